@@ -1,0 +1,565 @@
+//! The snapshot state: every snapshot by key, the children index and the id counter.
+
+use super::command::Command;
+use super::filter::Filter;
+use super::info::{Info, Timestamp, Usage};
+use super::kind::Kind;
+use super::labels::{validate_key, validate_labels, Labels};
+use super::record::Record;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One snapshot as the state holds it. Its key or name is the map key in [`State`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The directory id (`snapshots/<id>`); unique over the state's whole history.
+    pub id: u64,
+    /// View, Active or Committed.
+    pub kind: Kind,
+    /// The parent's name. Invariant: the parent exists and is Committed.
+    pub parent: Option<String>,
+    /// User labels. Invariant: no empty values.
+    pub labels: Labels,
+    /// Creation (for Committed: commit) time.
+    pub created: Timestamp,
+    /// Last change time.
+    pub updated: Timestamp,
+    /// The usage measured at Commit. Invariant: `Some` exactly when Committed.
+    pub usage: Option<Usage>,
+}
+
+/// What the effect layer needs to build the mounts of an Active or View snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    /// The snapshot's own id.
+    pub id: u64,
+    /// Active (writable) or View (read-only).
+    pub kind: Kind,
+    /// Ids of the parent chain, nearest parent first.
+    pub parents: Vec<u64>,
+}
+
+/// The whole snapshot state. Pure: no I/O, clock, randomness or locks.
+///
+/// Change it only through [`State::decide`] then [`State::apply`] (or by replaying records
+/// through [`State::admit`] and [`State::apply`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Every snapshot by key (Active, View) or name (Committed): one namespace, ordered by
+    /// bytes so that Walk is ordered by name.
+    snapshots: BTreeMap<String, Snapshot>,
+    /// Parent name → keys of its children. Invariant: `children[p]` is exactly the set of
+    /// snapshots whose parent is `p`, and holds no empty sets; kept up to date by `apply`,
+    /// never recomputed by scanning.
+    children: HashMap<String, BTreeSet<String>>,
+    /// The next id to hand out. Invariant: greater than every id ever issued, including
+    /// those of removed snapshots, so ids are never reused.
+    next_id: u64,
+}
+
+/// The serialisable content of a [`State`]: what a checkpoint stores. The children index is
+/// derived, so it is rebuilt (and checked) on load rather than stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The id counter.
+    pub next_id: u64,
+    /// Every snapshot with its key or name.
+    pub snapshots: Vec<(String, Snapshot)>,
+}
+
+/// A record or checkpoint that does not fit the state.
+fn refuse<T>(why: String) -> Result<T> {
+    Err(Error::FailedPrecondition(why))
+}
+
+fn not_found(key: &str) -> Error {
+    Error::NotFound(format!("snapshot {key:?} does not exist"))
+}
+
+/// Labels as they are stored: containerd never stores a label whose value is empty.
+fn stored(labels: &Labels) -> Labels {
+    labels
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl State {
+    /// An empty state whose first id is 1.
+    pub fn new() -> State {
+        State {
+            next_id: 1,
+            ..State::default()
+        }
+    }
+
+    /// Checks `cmd` against the state and yields the record that carries it out, or the
+    /// precise error. Never changes the state.
+    ///
+    /// Checks run in a fixed order, and the first that fails decides the error: the
+    /// arguments' form, then existence, then the snapshot's kind and relations.
+    pub fn decide(&self, cmd: &Command) -> Result<Record> {
+        match cmd {
+            Command::Prepare {
+                key,
+                parent,
+                labels,
+                now,
+            } => self.decide_create(Kind::Active, key, parent.as_deref(), labels, *now),
+            Command::View {
+                key,
+                parent,
+                labels,
+                now,
+            } => self.decide_create(Kind::View, key, parent.as_deref(), labels, *now),
+            Command::Commit {
+                name,
+                key,
+                labels,
+                usage,
+                now,
+            } => self.decide_commit(name, key, labels, *usage, *now),
+            Command::Remove { key } => self.decide_remove(key),
+            Command::Update {
+                key,
+                labels,
+                fieldpaths,
+                now,
+            } => self.decide_update(key, labels, fieldpaths, *now),
+        }
+    }
+
+    fn decide_create(
+        &self,
+        kind: Kind,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("key", key)?;
+        if let Some(p) = parent {
+            validate_key("parent", p)?;
+        }
+        validate_labels(labels)?;
+        if let Some(p) = parent {
+            let ps = self
+                .snapshots
+                .get(p)
+                .ok_or_else(|| Error::NotFound(format!("parent snapshot {p:?} does not exist")))?;
+            if ps.kind != Kind::Committed {
+                return Err(Error::InvalidArgument(format!(
+                    "parent {p:?} is not a committed snapshot (it is {})",
+                    ps.kind
+                )));
+            }
+        }
+        if self.snapshots.contains_key(key) {
+            return Err(Error::AlreadyExists(format!("snapshot {key:?} already exists")));
+        }
+        Ok(Record::Created {
+            id: self.next_id,
+            kind,
+            key: key.to_owned(),
+            parent: parent.map(str::to_owned),
+            labels: stored(labels),
+            at: now,
+        })
+    }
+
+    fn decide_commit(
+        &self,
+        name: &str,
+        key: &str,
+        labels: &Labels,
+        usage: Usage,
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("name", name)?;
+        validate_key("key", key)?;
+        validate_labels(labels)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        if self.snapshots.contains_key(name) {
+            return Err(Error::AlreadyExists(format!(
+                "cannot commit {key:?} as {name:?}: snapshot {name:?} already exists"
+            )));
+        }
+        if s.kind != Kind::Active {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot commit {key:?}: it is {}, not active",
+                s.kind
+            )));
+        }
+        Ok(Record::Committed {
+            id: s.id,
+            key: key.to_owned(),
+            name: name.to_owned(),
+            labels: stored(labels),
+            usage,
+            at: now,
+        })
+    }
+
+    fn decide_remove(&self, key: &str) -> Result<Record> {
+        validate_key("key", key)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        if self.children.contains_key(key) {
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} has children; cannot remove snapshot with child"
+            )));
+        }
+        Ok(Record::Removed {
+            id: s.id,
+            key: key.to_owned(),
+        })
+    }
+
+    fn decide_update(
+        &self,
+        key: &str,
+        labels: &Labels,
+        fieldpaths: &[String],
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("key", key)?;
+        validate_labels(labels)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        let mut new = if fieldpaths.is_empty() {
+            labels.clone()
+        } else {
+            s.labels.clone()
+        };
+        for path in fieldpaths {
+            match path.strip_prefix("labels.") {
+                Some(k) if !k.is_empty() => match labels.get(k) {
+                    Some(v) => new.insert(k.to_owned(), v.clone()),
+                    None => new.remove(k),
+                },
+                _ if path == "labels" => {
+                    new = labels.clone();
+                    continue;
+                }
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot update {path:?} field on snapshot {key:?}"
+                    )))
+                }
+            };
+        }
+        Ok(Record::Updated {
+            id: s.id,
+            key: key.to_owned(),
+            labels: stored(&new),
+            at: now,
+        })
+    }
+
+    /// Checks that a record read back from storage fits this state, so that [`State::apply`]
+    /// keeps every invariant. Records produced by [`State::decide`] on this state always fit.
+    /// The error says why a record does not fit; the journal reports it as corruption.
+    pub fn admit(&self, record: &Record) -> Result<()> {
+        let live = |key: &str, id: u64| match self.snapshots.get(key) {
+            Some(s) if s.id == id => Ok(s),
+            Some(s) => refuse(format!("{key:?} has id {}, record says {id}", s.id)),
+            None => refuse(format!("{key:?} does not exist")),
+        };
+        match record {
+            Record::Created {
+                id,
+                kind,
+                key,
+                parent,
+                labels,
+                ..
+            } => {
+                validate_key("key", key)?;
+                validate_labels(labels)?;
+                if *kind == Kind::Committed {
+                    return refuse(format!("{key:?} created as committed"));
+                }
+                if *id < self.next_id {
+                    return refuse(format!("id {id} of {key:?} was already issued"));
+                }
+                if self.snapshots.contains_key(key) {
+                    return refuse(format!("{key:?} already exists"));
+                }
+                match parent.as_deref().map(|p| (p, self.snapshots.get(p))) {
+                    Some((p, None)) => refuse(format!("parent {p:?} does not exist")),
+                    Some((p, Some(s))) if s.kind != Kind::Committed => {
+                        refuse(format!("parent {p:?} is not committed"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Record::Committed {
+                id,
+                key,
+                name,
+                labels,
+                ..
+            } => {
+                validate_key("name", name)?;
+                validate_labels(labels)?;
+                if live(key, *id)?.kind != Kind::Active {
+                    return refuse(format!("{key:?} is not active"));
+                }
+                if self.snapshots.contains_key(name) {
+                    return refuse(format!("{name:?} already exists"));
+                }
+                Ok(())
+            }
+            Record::Removed { id, key } => {
+                live(key, *id)?;
+                if self.children.contains_key(key) {
+                    return refuse(format!("{key:?} has children"));
+                }
+                Ok(())
+            }
+            Record::Updated {
+                id, key, labels, ..
+            } => {
+                validate_labels(labels)?;
+                live(key, *id).map(|_| ())
+            }
+        }
+    }
+
+    /// Applies a record. Deterministic; the record must come from [`State::decide`] on this
+    /// state or have passed [`State::admit`], otherwise invariants may break.
+    pub fn apply(&mut self, record: &Record) {
+        debug_assert!(
+            self.admit(record).is_ok(),
+            "record does not fit: {record:?}"
+        );
+        match record {
+            Record::Created {
+                id,
+                kind,
+                key,
+                parent,
+                labels,
+                at,
+            } => {
+                if let Some(p) = parent {
+                    self.children
+                        .entry(p.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
+                self.snapshots.insert(
+                    key.clone(),
+                    Snapshot {
+                        id: *id,
+                        kind: *kind,
+                        parent: parent.clone(),
+                        labels: labels.clone(),
+                        created: *at,
+                        updated: *at,
+                        usage: None,
+                    },
+                );
+                self.next_id = self.next_id.max(id + 1);
+            }
+            Record::Committed {
+                key,
+                name,
+                labels,
+                usage,
+                at,
+                ..
+            } => {
+                let Some(mut s) = self.snapshots.remove(key) else {
+                    return;
+                };
+                if let Some(siblings) = s.parent.as_ref().and_then(|p| self.children.get_mut(p)) {
+                    siblings.remove(key);
+                    siblings.insert(name.clone());
+                }
+                s.kind = Kind::Committed;
+                s.labels = labels.clone();
+                s.usage = Some(*usage);
+                s.created = *at;
+                s.updated = *at;
+                self.snapshots.insert(name.clone(), s);
+            }
+            Record::Removed { key, .. } => {
+                let Some(s) = self.snapshots.remove(key) else {
+                    return;
+                };
+                if let Some(p) = s.parent {
+                    if let Some(siblings) = self.children.get_mut(&p) {
+                        siblings.remove(key);
+                        if siblings.is_empty() {
+                            self.children.remove(&p);
+                        }
+                    }
+                }
+            }
+            Record::Updated {
+                key, labels, at, ..
+            } => {
+                if let Some(s) = self.snapshots.get_mut(key) {
+                    s.labels = labels.clone();
+                    s.updated = *at;
+                }
+            }
+        }
+    }
+
+    /// The snapshot `key`, if it exists.
+    pub fn get(&self, key: &str) -> Option<&Snapshot> {
+        self.snapshots.get(key)
+    }
+
+    /// containerd's Stat: the Info of `key`.
+    pub fn stat(&self, key: &str) -> Result<Info> {
+        validate_key("key", key)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        Ok(info(key, s))
+    }
+
+    /// The ids whose layers make up the mounts of the Active or View snapshot `key`.
+    /// A Committed snapshot has no mounts: FailedPrecondition.
+    pub fn mounts_plan(&self, key: &str) -> Result<MountPlan> {
+        validate_key("key", key)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        if s.kind == Kind::Committed {
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} is committed; only active or view snapshots have mounts"
+            )));
+        }
+        Ok(MountPlan {
+            id: s.id,
+            kind: s.kind,
+            parents: self.parent_ids(key)?,
+        })
+    }
+
+    /// Ids of the parent chain of `key`, nearest parent first.
+    pub fn parent_ids(&self, key: &str) -> Result<Vec<u64>> {
+        validate_key("key", key)?;
+        let mut s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        let mut ids = Vec::new();
+        while let Some(p) = &s.parent {
+            s = &self.snapshots[p];
+            ids.push(s.id);
+        }
+        Ok(ids)
+    }
+
+    /// Infos of every snapshot selected by `filter`, ordered by name (byte order).
+    pub fn walk<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = Info> + 'a {
+        let always = filter.is_always();
+        self.snapshots
+            .iter()
+            .map(|(k, s)| info(k, s))
+            .filter(move |i| always || filter.matches(i))
+    }
+
+    /// Keys of the children of `key`, in byte order; empty when there are none.
+    pub fn children(&self, key: &str) -> impl Iterator<Item = &str> {
+        self.children
+            .get(key)
+            .into_iter()
+            .flat_map(|c| c.iter().map(String::as_str))
+    }
+
+    /// Every live id with its key or name, ordered by id.
+    pub fn id_map(&self) -> BTreeMap<u64, &str> {
+        self.snapshots
+            .iter()
+            .map(|(k, s)| (s.id, k.as_str()))
+            .collect()
+    }
+
+    /// The id the next created snapshot will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// How many snapshots there are.
+    pub fn len(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    /// Whether there are no snapshots.
+    pub fn is_empty(&self) -> bool {
+        self.snapshots.is_empty()
+    }
+
+    /// The state's content, for a checkpoint.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            next_id: self.next_id,
+            snapshots: self
+                .snapshots
+                .iter()
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a state from a checkpoint, checking every invariant (unique keys and ids,
+    /// ids below `next_id`, parents existing and Committed, acyclic, usage exactly on
+    /// Committed). The error says which snapshot breaks which rule.
+    pub fn from_checkpoint(cp: Checkpoint) -> Result<State> {
+        let mut state = State {
+            next_id: cp.next_id,
+            ..State::default()
+        };
+        let mut ids = BTreeSet::new();
+        for (key, s) in cp.snapshots {
+            validate_key("key", &key)?;
+            validate_labels(&s.labels)?;
+            if s.id == 0 || s.id >= cp.next_id || !ids.insert(s.id) {
+                return refuse(format!("{key:?} has id {} (next id {})", s.id, cp.next_id));
+            }
+            if s.usage.is_some() != (s.kind == Kind::Committed) {
+                return refuse(format!("{key:?} is {} with usage {:?}", s.kind, s.usage));
+            }
+            if let Some(p) = &s.parent {
+                state
+                    .children
+                    .entry(p.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            if state.snapshots.insert(key.clone(), s).is_some() {
+                return refuse(format!("{key:?} appears twice"));
+            }
+        }
+        for (p, kids) in &state.children {
+            match state.snapshots.get(p) {
+                Some(ps) if ps.kind == Kind::Committed => {}
+                _ => return refuse(format!("parent {p:?} of {kids:?} is missing or not committed")),
+            }
+        }
+        // A chain longer than the number of snapshots has a cycle.
+        for key in state.snapshots.keys() {
+            let mut cur = key;
+            for _ in 0..=state.snapshots.len() {
+                match &state.snapshots[cur].parent {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            if state.snapshots[cur].parent.is_some() {
+                return refuse(format!("the parents of {key:?} form a cycle"));
+            }
+        }
+        Ok(state)
+    }
+}
+
+fn info(key: &str, s: &Snapshot) -> Info {
+    Info {
+        kind: s.kind,
+        name: key.to_owned(),
+        parent: s.parent.clone(),
+        labels: s.labels.clone(),
+        created: s.created,
+        updated: s.updated,
+    }
+}
