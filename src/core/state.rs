@@ -157,7 +157,9 @@ impl State {
             }
         }
         if self.snapshots.contains_key(key) {
-            return Err(Error::AlreadyExists(format!("snapshot {key:?} already exists")));
+            return Err(Error::AlreadyExists(format!(
+                "snapshot {key:?} already exists"
+            )));
         }
         Ok(Record::Created {
             id: self.next_id,
@@ -533,7 +535,11 @@ impl State {
         for (p, kids) in &state.children {
             match state.snapshots.get(p) {
                 Some(ps) if ps.kind == Kind::Committed => {}
-                _ => return refuse(format!("parent {p:?} of {kids:?} is missing or not committed")),
+                _ => {
+                    return refuse(format!(
+                        "parent {p:?} of {kids:?} is missing or not committed"
+                    ))
+                }
             }
         }
         // A chain longer than the number of snapshots has a cycle.
