@@ -1,0 +1,309 @@
+//! Per-call latency and throughput of Prepare, Commit, Stat and a List of 10 000
+//! snapshots, over the daemon's unix socket (the real `overlaysnapd`) and in process (the
+//! library's `Snapshotter`), with 1 and 8 concurrent clients.
+//!
+//! `cargo bench -p overlaysnap-daemon --bench rpc`; `OVERLAYSNAP_BENCH_OPS` sets the calls
+//! per Prepare/Commit/Stat row (default 2000), `OVERLAYSNAP_BENCH_DIR` where the roots go
+//! (default /var/tmp). Both sides use the durable log journal on the same file system.
+
+use overlaysnap::core::Labels;
+use overlaysnap::{Options, Snapshotter};
+use overlaysnap_daemon::api::snapshots_client::SnapshotsClient;
+use overlaysnap_daemon::api::{
+    CommitSnapshotRequest, ListSnapshotsRequest, PrepareSnapshotRequest, StatSnapshotRequest,
+};
+use overlaysnap_daemon::client;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const NAME: &str = "overlaysnap";
+const LIST_SIZE: usize = 10_000;
+const LIST_ROUNDS: usize = 20;
+
+/// The latencies of one row, and the wall time they took together.
+struct Row {
+    latencies: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Row {
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    }
+    fn mean(&self) -> Duration {
+        self.latencies.iter().sum::<Duration>() / self.latencies.len() as u32
+    }
+    fn ops_per_sec(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+fn print_row(op: &str, clients: usize, rpc: &Row, local: &Row) {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "{op:<10} {clients:>2} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>6.2}x",
+        us(rpc.mean()),
+        us(rpc.quantile(0.5)),
+        us(rpc.quantile(0.99)),
+        rpc.ops_per_sec(),
+        us(local.mean()),
+        us(local.quantile(0.5)),
+        us(local.quantile(0.99)),
+        local.ops_per_sec(),
+        rpc.mean().as_secs_f64() / local.mean().as_secs_f64(),
+    );
+}
+
+/// The running daemon, killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_daemon(dir: &Path) -> (Daemon, PathBuf) {
+    let socket = dir.join("overlaysnap.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_overlaysnapd"))
+        .arg("--root")
+        .arg(dir.join("root"))
+        .arg("--address")
+        .arg(&socket)
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting overlaysnapd");
+    let daemon = Daemon(child);
+    let started = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "overlaysnapd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (daemon, socket)
+}
+
+/// Runs `op(client, i)` for i in 0..n split over the clients, timing every call.
+async fn rpc_row<F, Fut>(clients: &[SnapshotsClient<Channel>], n: usize, op: F) -> Row
+where
+    F: Fn(SnapshotsClient<Channel>, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let k = clients.len();
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(t, c)| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for i in (t..n).step_by(k) {
+                    let began = Instant::now();
+                    op(c.clone(), i).await;
+                    latencies.push(began.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    for t in tasks {
+        latencies.extend(t.await.expect("a client task"));
+    }
+    Row {
+        latencies,
+        wall: start.elapsed(),
+    }
+}
+
+/// Runs `op(i)` for i in 0..n split over `threads` threads, timing every call.
+fn local_row(threads: usize, n: usize, op: impl Fn(usize) + Sync) -> Row {
+    let start = Instant::now();
+    let latencies = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let op = &op;
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| {
+                            let began = Instant::now();
+                            op(i);
+                            began.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a bench thread"))
+            .collect()
+    });
+    Row {
+        latencies,
+        wall: start.elapsed(),
+    }
+}
+
+fn prepare_req(key: String) -> PrepareSnapshotRequest {
+    PrepareSnapshotRequest {
+        snapshotter: NAME.into(),
+        key,
+        ..Default::default()
+    }
+}
+
+async fn list_count(mut c: SnapshotsClient<Channel>) -> usize {
+    let mut stream = c
+        .list(ListSnapshotsRequest {
+            snapshotter: NAME.into(),
+            filters: vec![],
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let mut n = 0;
+    while let Some(block) = stream.message().await.expect("list block") {
+        n += block.info.len();
+    }
+    n
+}
+
+fn main() {
+    let ops: usize = std::env::var("OVERLAYSNAP_BENCH_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let base = std::env::var("OVERLAYSNAP_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
+    let dir = tempfile::Builder::new()
+        .prefix("osd-bench-")
+        .tempdir_in(&base)
+        .expect("bench directory");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_daemon, socket) = start_daemon(dir.path());
+    let local = Snapshotter::open(dir.path().join("local"), Options::default()).expect("open");
+
+    println!("{ops} calls per row; latencies in µs; ratio = rpc mean / in-process mean");
+    println!(
+        "{:<10} {:>2} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} |",
+        "op", "cl", "rpc mean", "p50", "p99", "ops/s", "local", "p50", "p99", "ops/s"
+    );
+    for clients in [1usize, 8] {
+        let conns: Vec<_> = runtime.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..clients {
+                v.push(client::connect(&socket).await.expect("connect"));
+            }
+            v
+        });
+        let tag = format!("c{clients}");
+        let (t1, t2, t3) = (tag.clone(), tag.clone(), tag.clone());
+        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
+            let key = format!("{t1}/k{i}");
+            async move {
+                c.prepare(prepare_req(key)).await.expect("prepare");
+            }
+        }));
+        let lp = local_row(clients, ops, |i| {
+            local
+                .prepare(&format!("{tag}/k{i}"), None, Labels::new())
+                .expect("prepare");
+        });
+        print_row("prepare", clients, &rpc, &lp);
+
+        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
+            let (name, key) = (format!("{t2}/n{i}"), format!("{t2}/k{i}"));
+            async move {
+                c.commit(CommitSnapshotRequest {
+                    snapshotter: NAME.into(),
+                    name,
+                    key,
+                    ..Default::default()
+                })
+                .await
+                .expect("commit");
+            }
+        }));
+        let lc = local_row(clients, ops, |i| {
+            local
+                .commit(
+                    &format!("{tag}/n{i}"),
+                    &format!("{tag}/k{i}"),
+                    Labels::new(),
+                )
+                .expect("commit");
+        });
+        print_row("commit", clients, &rpc, &lc);
+
+        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
+            let key = format!("{t3}/n{i}");
+            async move {
+                c.stat(StatSnapshotRequest {
+                    snapshotter: NAME.into(),
+                    key,
+                })
+                .await
+                .expect("stat");
+            }
+        }));
+        let ls = local_row(clients, ops, |i| {
+            local.stat(&format!("{tag}/n{i}")).expect("stat");
+        });
+        print_row("stat", clients, &rpc, &ls);
+    }
+
+    // Fill both sides up to LIST_SIZE snapshots, then list them all.
+    let conns: Vec<_> = runtime.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..8 {
+            v.push(client::connect(&socket).await.expect("connect"));
+        }
+        v
+    });
+    let have = runtime.block_on(list_count(conns[0].clone()));
+    let missing = LIST_SIZE.saturating_sub(have);
+    runtime.block_on(rpc_row(&conns, missing, |mut c, i| async move {
+        c.prepare(prepare_req(format!("fill/{i}")))
+            .await
+            .expect("prepare");
+    }));
+    local_row(8, missing, |i| {
+        local
+            .prepare(&format!("fill/{i}"), None, Labels::new())
+            .expect("prepare");
+    });
+    assert_eq!(runtime.block_on(list_count(conns[0].clone())), LIST_SIZE);
+    for clients in [1usize, 8] {
+        let rpc = runtime.block_on(rpc_row(&conns[..clients], LIST_ROUNDS, |c, _| async move {
+            assert_eq!(list_count(c).await, LIST_SIZE);
+        }));
+        let ll = local_row(clients, LIST_ROUNDS, |_| {
+            let mut n = 0;
+            local
+                .walk(&[], |_| {
+                    n += 1;
+                    Ok(())
+                })
+                .expect("walk");
+            assert_eq!(n, LIST_SIZE);
+        });
+        print_row("list 10k", clients, &rpc, &ll);
+    }
+}

@@ -1,0 +1,36 @@
+//! A client of the snapshot service over the daemon's unix socket, for tests, benches and
+//! tools written in Rust.
+
+use crate::api::snapshots_client::SnapshotsClient;
+use hyper_util::rt::TokioIo;
+use std::path::Path;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The endpoint [`connect`] uses; the URI is a placeholder, the socket path decides.
+pub fn endpoint() -> Endpoint {
+    Endpoint::from_static("http://localhost")
+}
+
+/// A client of the service on the unix socket at `socket`.
+pub async fn connect(socket: &Path) -> Result<SnapshotsClient<Channel>, tonic::transport::Error> {
+    connect_with(socket, endpoint()).await
+}
+
+/// A client of the service on the unix socket at `socket`, over a channel configured by
+/// `endpoint` (window sizes, timeouts).
+pub async fn connect_with(
+    socket: &Path,
+    endpoint: Endpoint,
+) -> Result<SnapshotsClient<Channel>, tonic::transport::Error> {
+    let socket = socket.to_owned();
+    let channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await?;
+    Ok(SnapshotsClient::new(channel))
+}

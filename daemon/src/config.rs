@@ -1,0 +1,121 @@
+//! The daemon's TOML configuration: the snapshotter's [`Options`].
+//!
+//! ```toml
+//! sync_remove = false          # delete directories at Remove instead of at Cleanup
+//! upperdir_label = false       # add containerd.io/snapshot/overlay.upperdir to Infos
+//! mount_options = []           # appended to every overlay mount
+//! journal = "log"              # "log" (durable) or "memory" (lost at exit)
+//! checkpoint_every = 100000    # records between automatic checkpoints; 0 never
+//! ```
+//!
+//! Every key is optional and defaults to the library's [`Options::default`]; an unknown
+//! key is an error, so a typo is not silently ignored.
+
+use overlaysnap::{JournalChoice, Options};
+use serde::Deserialize;
+use std::path::Path;
+
+/// Where the records go, as the config file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Journal {
+    /// [`JournalChoice::Log`].
+    Log,
+    /// [`JournalChoice::Memory`].
+    Memory,
+}
+
+/// The configuration file's contents. See the module documentation for the keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// [`Options::sync_remove`].
+    pub sync_remove: bool,
+    /// [`Options::upperdir_label`].
+    pub upperdir_label: bool,
+    /// [`Options::mount_options`].
+    pub mount_options: Vec<String>,
+    /// [`Options::journal`].
+    pub journal: Journal,
+    /// [`Options::checkpoint_every`].
+    pub checkpoint_every: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let o = Options::default();
+        Config {
+            sync_remove: o.sync_remove,
+            upperdir_label: o.upperdir_label,
+            mount_options: o.mount_options,
+            journal: match o.journal {
+                JournalChoice::Log => Journal::Log,
+                JournalChoice::Memory => Journal::Memory,
+            },
+            checkpoint_every: o.checkpoint_every,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a configuration from TOML text; the error names the bad key or value.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Reads and parses the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading config {}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
+    }
+
+    /// The snapshotter options this configuration asks for.
+    pub fn options(&self) -> Options {
+        Options {
+            sync_remove: self.sync_remove,
+            upperdir_label: self.upperdir_label,
+            mount_options: self.mount_options.clone(),
+            journal: match self.journal {
+                Journal::Log => JournalChoice::Log,
+                Journal::Memory => JournalChoice::Memory,
+            },
+            checkpoint_every: self.checkpoint_every,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_library_default() {
+        assert_eq!(Config::parse("").unwrap().options(), Options::default());
+    }
+
+    #[test]
+    fn every_key_reaches_the_options() {
+        let config = Config::parse(
+            "sync_remove = true\nupperdir_label = true\nmount_options = [\"volatile\"]\n\
+             journal = \"memory\"\ncheckpoint_every = 7\n",
+        )
+        .unwrap();
+        let expected = Options {
+            sync_remove: true,
+            upperdir_label: true,
+            mount_options: vec!["volatile".into()],
+            journal: JournalChoice::Memory,
+            checkpoint_every: 7,
+        };
+        assert_eq!(config.options(), expected);
+    }
+
+    #[test]
+    fn unknown_keys_and_journals_are_refused_by_name() {
+        let err = Config::parse("sync_remov = true").unwrap_err();
+        assert!(err.contains("sync_remov"), "{err}");
+        let err = Config::parse("journal = \"bolt\"").unwrap_err();
+        assert!(err.contains("bolt"), "{err}");
+    }
+}

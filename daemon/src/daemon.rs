@@ -1,0 +1,109 @@
+//! The daemon's life: open the snapshotter, bind the socket, serve until SIGTERM or
+//! SIGINT, then stop accepting, let in-flight calls finish (at most [`GRACE`]), write a
+//! checkpoint, close the snapshotter and remove the socket.
+
+use crate::api::snapshots_server::SnapshotsServer;
+use crate::service::SnapshotService;
+use crate::socket;
+use overlaysnap::service::Router;
+use overlaysnap::{JournalChoice, Options, Snapshotter};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_stream::wrappers::UnixListenerStream;
+
+/// How long in-flight calls may run on after a stop signal; with the checkpoint this keeps
+/// the stop within containerd's and systemd's usual 10 seconds.
+pub const GRACE: Duration = Duration::from_secs(8);
+
+/// What the daemon serves, where.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The snapshotter's root directory.
+    pub root: PathBuf,
+    /// The unix socket to listen on.
+    pub address: PathBuf,
+    /// The snapshotter name requests must carry: the name of the proxy plugin in
+    /// containerd's configuration (`[proxy_plugins.NAME]`), which containerd sends as
+    /// the `snapshotter` field of every request.
+    pub name: String,
+    /// The snapshotter's options.
+    pub options: Options,
+}
+
+/// Any error that stops the daemon.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the daemon until SIGTERM or SIGINT (see the module documentation). Returns an
+/// error when it cannot start, or when the server fails.
+pub async fn run(settings: Settings) -> Result<(), BoxError> {
+    // Handlers first: a stop signal that arrives while starting is then a clean stop.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+
+    let journal = match settings.options.journal {
+        JournalChoice::Log => "log",
+        JournalChoice::Memory => "memory",
+    };
+    let (root, options) = (settings.root.clone(), settings.options.clone());
+    let snapshotter = tokio::task::spawn_blocking(move || Snapshotter::open(root, options))
+        .await?
+        .map_err(|e| format!("opening snapshotter at {}: {e}", settings.root.display()))?;
+    let snapshotter = Arc::new(snapshotter);
+
+    let (listener, socket_file) = socket::bind(&settings.address)?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    let mut router = Router::new();
+    router.register(settings.name.clone(), snapshotter.clone())?;
+    let service = SnapshotsServer::new(SnapshotService::new(Arc::new(router)));
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    tracing::info!(
+        root = %settings.root.display(),
+        socket = %settings.address.display(),
+        name = %settings.name,
+        journal,
+        snapshots = snapshotter.open_report().snapshots,
+        "overlaysnapd serving"
+    );
+
+    let signal = tokio::select! {
+        _ = sigterm.recv() => "SIGTERM",
+        _ = sigint.recv() => "SIGINT",
+        ended = &mut server => {
+            ended??;
+            return Err("the gRPC server stopped without a stop signal".into());
+        }
+    };
+    tracing::info!(
+        signal,
+        "stopping: no new connections; finishing in-flight calls"
+    );
+    let _ = stop.send(());
+    match tokio::time::timeout(GRACE, &mut server).await {
+        Ok(ended) => ended??,
+        Err(_) => {
+            tracing::warn!(grace = ?GRACE, "calls still in flight after the grace period; stopping anyway");
+            server.abort();
+        }
+    }
+    let flushed = Arc::clone(&snapshotter);
+    tokio::task::spawn_blocking(move || {
+        flushed.checkpoint()?;
+        flushed.close()
+    })
+    .await?
+    .map_err(|e| format!("flushing the snapshotter: {e}"))?;
+    drop(socket_file);
+    tracing::info!("overlaysnapd stopped");
+    Ok(())
+}

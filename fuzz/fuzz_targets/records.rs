@@ -1,0 +1,11 @@
+//! cargo-fuzz target `records`: see `overlaysnap_fuzz::records` (fuzz/src/records.rs) for what it
+//! feeds in and checks. Run it with `cargo fuzz run -s none records` (fuzz/README.md).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+/// Every allocation is measured, so that a length read from the input cannot size one.
+#[global_allocator]
+static ALLOC: overlaysnap_fuzz::alloc_guard::Tracking = overlaysnap_fuzz::alloc_guard::Tracking;
+
+fuzz_target!(|data: &[u8]| overlaysnap_fuzz::records(data));

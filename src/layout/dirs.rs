@@ -1,0 +1,265 @@
+//! The directories of a root: opening (creating) a root, the paths of a snapshot, listing
+//! `ROOT/snapshots` and removing a snapshot directory.
+
+use super::mounter::page_size;
+use super::mounts::overlay_options;
+use super::probe::{supports_d_type, OverlayFeatures};
+use super::temp::InFlight;
+use super::{Layout, REMOVING_PREFIX};
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Owner of a file: what a new snapshot's `fs` inherits from its parent's `fs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+/// One entry of `ROOT/snapshots`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Entry {
+    /// The directory of snapshot `id`: the name is exactly the id in decimal.
+    Snapshot(u64),
+    /// Anything else: `new-*`, `rm-*`, or a name nobody should have put there.
+    Other(OsString),
+}
+
+impl Layout {
+    /// Opens the root `root`, probing the host for what overlay mounts need
+    /// ([`OverlayFeatures::probe`]); `mount_options` are appended to every overlay mount
+    /// (containerd's `mount_options` setting).
+    ///
+    /// Creates `root` (0700), `root/snapshots` (0700) and `root/l` (0700) when missing and
+    /// refuses a file system without `d_type` (containerd's check and message).
+    pub fn open(root: impl AsRef<Path>, mount_options: &[String]) -> Result<Layout> {
+        let root = create_root(root.as_ref())?;
+        let features = OverlayFeatures::probe(&root);
+        Layout::at(root, mount_options, features)
+    }
+
+    /// Opens the root `root` as [`Layout::open`] does, with the host's overlay features
+    /// given instead of probed.
+    pub fn open_with_features(
+        root: impl AsRef<Path>,
+        mount_options: &[String],
+        features: OverlayFeatures,
+    ) -> Result<Layout> {
+        Layout::at(create_root(root.as_ref())?, mount_options, features)
+    }
+
+    fn at(root: PathBuf, mount_options: &[String], features: OverlayFeatures) -> Result<Layout> {
+        let layout = Layout {
+            snapshots: root.join("snapshots"),
+            links: root.join("l"),
+            root,
+            overlay_options: overlay_options(mount_options, features),
+            page_size: page_size(),
+            in_flight: InFlight::default(),
+        };
+        create_private_dir(&layout.snapshots)?;
+        create_private_dir(&layout.links)?;
+        if !supports_d_type(&layout.root)? {
+            return Err(Error::FailedPrecondition(format!(
+                "{} does not support d_type. If the backing filesystem is xfs, please reformat \
+                 with ftype=1 to enable d_type support",
+                layout.root.display()
+            )));
+        }
+        Ok(layout)
+    }
+
+    /// The root: absolute, canonical.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `ROOT/snapshots`.
+    pub fn snapshots_dir(&self) -> &Path {
+        &self.snapshots
+    }
+
+    /// `ROOT/snapshots/<id>`.
+    pub fn snapshot_dir(&self, id: u64) -> PathBuf {
+        self.snapshots.join(id.to_string())
+    }
+
+    /// `ROOT/snapshots/<id>/fs`: the layer's content, the overlay upperdir when Active.
+    pub fn fs_path(&self, id: u64) -> PathBuf {
+        self.snapshot_dir(id).join("fs")
+    }
+
+    /// `ROOT/snapshots/<id>/work`: the overlay workdir of an Active snapshot.
+    pub fn work_path(&self, id: u64) -> PathBuf {
+        self.snapshot_dir(id).join("work")
+    }
+
+    /// The options appended to every overlay mount (see [`overlay_options`]).
+    pub fn overlay_options(&self) -> &[String] {
+        &self.overlay_options
+    }
+
+    /// The owner of snapshot `id`'s `fs`, for [`Layout::prepare_dir`] of its children.
+    pub fn fs_owner(&self, id: u64) -> Result<Owner> {
+        let path = self.fs_path(id);
+        let md = fs::metadata(&path)
+            .map_err(|e| Error::io(format!("failed to stat parent {}", path.display()), e))?;
+        Ok(Owner {
+            uid: md.uid(),
+            gid: md.gid(),
+        })
+    }
+
+    /// Every entry of `ROOT/snapshots`, in no particular order.
+    pub fn list_entries(&self) -> Result<Vec<Entry>> {
+        let context = || format!("cannot list {}", self.snapshots.display());
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(&self.snapshots).map_err(|e| Error::io(context(), e))? {
+            let name = entry.map_err(|e| Error::io(context(), e))?.file_name();
+            entries.push(match name.to_str().and_then(parse_id) {
+                Some(id) => Entry::Snapshot(id),
+                None => Entry::Other(name),
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Deletes the directory of snapshot `id` and its short link; a missing directory is
+    /// not an error, so the call can be repeated (e.g. when replaying a removal).
+    ///
+    /// The directory is first renamed to `rm-*`, so a crash leaves either the whole `<id>`
+    /// or garbage for Cleanup. Refused (FailedPrecondition) while anything is mounted
+    /// inside it: deleting would reach into the mounted file system.
+    pub fn remove_dir(&self, id: u64) -> Result<()> {
+        self.remove_link(id)?;
+        let mounts = mount_points()?;
+        self.remove_entry(&OsString::from(id.to_string()), &mounts)
+            .map(drop)
+    }
+
+    /// Renames `ROOT/snapshots/<name>` to a fresh `rm-*` name, then deletes it, unless one
+    /// of `mounts` (every mount point, see [`mount_points`]) is inside it. Returns whether
+    /// there was something to delete.
+    pub(crate) fn remove_entry(&self, name: &OsString, mounts: &[PathBuf]) -> Result<bool> {
+        let path = self.snapshots.join(name);
+        if let Some(mount) = mounts.iter().find(|m| m.starts_with(&path)) {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot remove {}: {} is mounted inside it",
+                path.display(),
+                mount.display()
+            )));
+        }
+        let claim = loop {
+            let claim = self.in_flight.claim(REMOVING_PREFIX);
+            let doomed = self.snapshots.join(claim.name());
+            match fs::rename(&path, &doomed) {
+                Ok(()) => break claim,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                // A leftover rm-* of an earlier process holds the name: pick another.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::ENOTEMPTY | nix::libc::EEXIST)
+                    ) => {}
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot rename {} for removal", path.display()),
+                        e,
+                    ))
+                }
+            }
+        };
+        let doomed = self.snapshots.join(claim.name());
+        let is_dir = fs::symlink_metadata(&doomed).is_ok_and(|md| md.is_dir());
+        let removed = if is_dir {
+            fs::remove_dir_all(&doomed)
+        } else {
+            fs::remove_file(&doomed)
+        };
+        removed.map_err(|e| Error::io(format!("cannot remove {}", doomed.display()), e))?;
+        Ok(true)
+    }
+}
+
+/// `name` as a snapshot id when it is exactly an id in decimal (no sign, no leading zero).
+fn parse_id(name: &str) -> Option<u64> {
+    let id: u64 = name.parse().ok()?;
+    (id.to_string() == name).then_some(id)
+}
+
+/// Creates `root` (0700) when missing and returns it absolute and canonical, refusing a
+/// path that overlay mount options cannot carry.
+fn create_root(root: &Path) -> Result<PathBuf> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| Error::io(format!("cannot create root {}", root.display()), e))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| Error::io(format!("cannot resolve root {}", root.display()), e))?;
+    match root.to_str() {
+        Some(s) if !s.contains([',', ':']) => Ok(root),
+        _ => Err(Error::InvalidArgument(format!(
+            "root {} must be valid UTF-8 without ',' or ':' (they separate overlay options)",
+            root.display()
+        ))),
+    }
+}
+
+/// Creates `path` with mode 0700 (whatever the umask) unless it exists.
+fn create_private_dir(path: &Path) -> Result<()> {
+    match fs::create_dir(path) {
+        Ok(()) => set_mode(path, 0o700),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
+    }
+}
+
+/// Sets the permission bits of `path` exactly (mkdir's mode is filtered by the umask).
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, Permissions::from_mode(mode))
+        .map_err(|e| Error::io(format!("cannot chmod {:o} {}", mode, path.display()), e))
+}
+
+/// Every mount point of this process' mount namespace, from `/proc/self/mountinfo`.
+pub(crate) fn mount_points() -> Result<Vec<PathBuf>> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("cannot read /proc/self/mountinfo", e))?;
+    Ok(info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .collect())
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash, …).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
+            .and_then(|n| u8::try_from(n).ok());
+        match octal {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,84 @@
+//! The disk side of the snapshotter: directories, mounts, usage, cleanup and durability.
+//!
+//! This module holds no journal and no snapshot state. The snapshotter decides (through the
+//! core) which ids exist and calls these functions to make the disk match; every function
+//! here takes ids and kinds, never keys.
+//!
+//! ```text
+//! ROOT/                           0700 when created here
+//!   snapshots/                    0700
+//!     <id>/                       one per snapshot, the id in decimal (0700)
+//!       fs/                       0755, owned like the parent's fs: the layer (upperdir)
+//!       work/                     0711, Active only: overlayfs' workdir
+//!     new-<unique>/               a snapshot directory being filled (TEMP_PREFIX)
+//!     rm-<unique>/                a snapshot directory being deleted (REMOVING_PREFIX)
+//!   l/                            0700, short links for lowerdir lists too long for a page
+//!     <id in base 62>             -> ../snapshots/<id>/fs
+//! ```
+//!
+//! Invariants kept by this module:
+//! - A `<id>` directory appears complete or not at all: it is filled under a `new-*` name
+//!   and renamed into place ([`TempDir::install`]), and leaves by being renamed to `rm-*`
+//!   before its content is deleted ([`Layout::remove_dir`]). A crash can leave `new-*` and
+//!   `rm-*` directories, which Cleanup removes, but never a half-built or half-deleted `<id>`.
+//! - Every `new-*` or `rm-*` name that an operation of this process is using is registered
+//!   in the Layout's in-flight set before it exists on disk and until it is gone, so Cleanup
+//!   never deletes the directory of an operation in progress.
+//! - Links in `l/` are derived from ids alone: they can be deleted and re-created at any
+//!   time, and [`Layout::mounts`] re-creates those a mount needs.
+//!
+//! The mounts returned by [`Layout::mounts`] are containerd `Mount`s: containerd (1.6 and
+//! 2.x) can mount them with its own code, and [`mount_all`] mounts them from Rust.
+
+mod cleanup;
+mod dirs;
+mod durable;
+mod links;
+mod mounter;
+mod mounts;
+mod probe;
+mod temp;
+mod usage;
+
+pub use cleanup::Garbage;
+pub use dirs::{Entry, Owner};
+pub use durable::make_durable;
+pub use mounter::{mount_all, unmount, unmount_all, Unmount};
+pub use mounts::{overlay_options, Mount};
+pub use probe::{
+    needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index,
+    uid_map_in_user_ns, OverlayFeatures,
+};
+pub use temp::TempDir;
+pub use usage::disk_usage;
+
+use std::path::PathBuf;
+use temp::InFlight;
+
+/// Prefix of the directories in `ROOT/snapshots` that hold a snapshot being created.
+pub const TEMP_PREFIX: &str = "new-";
+
+/// Prefix of the directories in `ROOT/snapshots` that hold a snapshot being deleted.
+pub const REMOVING_PREFIX: &str = "rm-";
+
+/// The directories of one snapshotter root, and what the host's overlayfs needs.
+///
+/// Cheap to share behind an `Arc`: every method takes `&self`, and the only mutable part
+/// (the in-flight set) has its own lock.
+#[derive(Debug)]
+pub struct Layout {
+    /// The root, absolute and canonical. Invariant: valid UTF-8 without `,` or `:`, so that
+    /// paths under it can be written into overlay mount options unescaped.
+    root: PathBuf,
+    /// `root/snapshots`.
+    snapshots: PathBuf,
+    /// `root/l`.
+    links: PathBuf,
+    /// Options appended to every overlay mount: the configured ones, then `userxattr` and
+    /// `index=off` when the host needs them (see [`overlay_options`]).
+    overlay_options: Vec<String>,
+    /// The page size: the kernel reads at most one page of mount data.
+    page_size: usize,
+    /// Names in `snapshots/` that operations of this process are using.
+    in_flight: InFlight,
+}

@@ -1,0 +1,187 @@
+//! Creating a snapshot directory: a `new-*` directory is filled, then renamed to `<id>`;
+//! and the in-flight set that keeps Cleanup away from the temporary names in use.
+
+use super::dirs::{set_mode, Owner};
+use super::{Layout, TEMP_PREFIX};
+use crate::core::Kind;
+use crate::error::{Error, Result};
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::lchown;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Names in `ROOT/snapshots` that operations of this process are using (`new-*` being
+/// filled, `rm-*` being deleted).
+///
+/// Invariant: a name is registered before it exists on disk and stays registered until it
+/// is gone from disk (renamed into place or deleted), so a Cleanup that lists the
+/// directory and then checks this set can never take a directory from a live operation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct InFlight(Arc<Mutex<HashSet<String>>>);
+
+impl InFlight {
+    /// Registers a fresh name `prefix<pid>-<time>-<counter>`; the name leaves the set when
+    /// the returned claim is dropped.
+    pub(crate) fn claim(&self, prefix: &str) -> Claim {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "{prefix}{}-{nanos:x}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        self.0.lock().insert(name.clone());
+        Claim {
+            name,
+            set: self.clone(),
+        }
+    }
+
+    /// Whether an operation of this process is using `name`.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.lock().contains(name)
+    }
+}
+
+/// A registered name; unregistered on drop.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    name: String,
+    set: InFlight,
+}
+
+impl Claim {
+    /// The claimed name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.set.0.lock().remove(&self.name);
+    }
+}
+
+/// A snapshot directory under construction, `ROOT/snapshots/new-*`, with `fs` (and `work`
+/// for Active) inside. [`TempDir::install`] renames it to `<id>`; dropping it uninstalled
+/// deletes it.
+#[must_use = "a TempDir is deleted when dropped; call install to keep it"]
+#[derive(Debug)]
+pub struct TempDir {
+    /// `ROOT/snapshots/new-*`.
+    path: PathBuf,
+    /// `ROOT/snapshots`.
+    snapshots: PathBuf,
+    /// Keeps the name in the in-flight set while the directory exists under it.
+    /// Invariant: `Some` until installed.
+    claim: Option<Claim>,
+}
+
+impl Layout {
+    /// Creates `ROOT/snapshots/new-*` with `fs` (0755) and, for Active, `work` (0711), the
+    /// modes set exactly whatever the umask. `fs` is chowned to `owner` when given
+    /// (containerd: the owner of the parent's `fs`, see [`Layout::fs_owner`]).
+    ///
+    /// Committed snapshots are never created directly: InvalidArgument.
+    pub fn prepare_dir(&self, kind: Kind, owner: Option<Owner>) -> Result<TempDir> {
+        if kind == Kind::Committed {
+            return Err(Error::InvalidArgument(
+                "cannot create the directory of a committed snapshot; commit an active one".into(),
+            ));
+        }
+        let (path, claim) = loop {
+            let claim = self.in_flight.claim(TEMP_PREFIX);
+            let path = self.snapshots.join(claim.name());
+            match fs::create_dir(&path) {
+                Ok(()) => break (path, claim),
+                // A leftover of an earlier process holds the name: pick another.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("failed to create temp dir {}", path.display()),
+                        e,
+                    ))
+                }
+            }
+        };
+        let dir = TempDir {
+            path,
+            snapshots: self.snapshots.clone(),
+            claim: Some(claim),
+        };
+        set_mode(&dir.path, 0o700)?;
+        let fs_dir = dir.fs_path();
+        make_dir(&fs_dir, 0o755)?;
+        if kind == Kind::Active {
+            make_dir(&dir.path.join("work"), 0o711)?;
+        }
+        if let Some(Owner { uid, gid }) = owner {
+            lchown(&fs_dir, Some(uid), Some(gid)).map_err(|e| {
+                Error::io(
+                    format!("failed to chown {} to {uid}:{gid}", fs_dir.display()),
+                    e,
+                )
+            })?;
+        }
+        Ok(dir)
+    }
+}
+
+impl TempDir {
+    /// The temporary directory, `ROOT/snapshots/new-*`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its `fs` directory.
+    pub fn fs_path(&self) -> PathBuf {
+        self.path.join("fs")
+    }
+
+    /// Renames the directory to `ROOT/snapshots/<id>`. Fails (and the directory is
+    /// deleted) if a non-empty `<id>` already exists.
+    ///
+    /// The rename is not fsynced: a crash may lose it, and the directory then is garbage for
+    /// Cleanup, exactly as if the crash came before it. Make the layer durable with
+    /// [`Layout::make_durable`] before it is committed.
+    pub fn install(mut self, id: u64) -> Result<()> {
+        let target = self.snapshots.join(id.to_string());
+        fs::rename(&self.path, &target).map_err(|e| {
+            Error::io(
+                format!(
+                    "failed to rename {} to {}",
+                    self.path.display(),
+                    target.display()
+                ),
+                e,
+            )
+        })?;
+        self.claim = None;
+        Ok(())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.claim.is_some() {
+            if let Err(e) = fs::remove_dir_all(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e,
+                    "failed to remove temp snapshot directory; Cleanup will retry");
+            }
+        }
+    }
+}
+
+/// Creates `path` with exactly `mode`.
+fn make_dir(path: &Path, mode: u32) -> Result<()> {
+    fs::create_dir(path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+    set_mode(path, mode)
+}

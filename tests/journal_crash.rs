@@ -1,0 +1,259 @@
+//! Crash consistency on the simulated disk: the real `LogJournal` dies at every write and
+//! sync point (the op fails, tears or garbles, then the process dies or the power goes),
+//! and what it recovers must be the state after some prefix of the submitted records that
+//! contains every acknowledged one. Also: after a failed write or sync the journal is
+//! poisoned and touches the disk no more ("fsyncgate").
+
+mod journal_support;
+mod support;
+
+use journal_support::{cases, decided, prepares, states};
+use overlaysnap::core::{Command, Record, State, Timestamp};
+use overlaysnap::journal::{Crash, Fault, Journal, LogJournal, SimBackend};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::TestCaseError;
+use rstest::rstest;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Record),
+    Checkpoint,
+}
+
+/// Up to `max` records decided from random commands, with checkpoints between them at
+/// random.
+fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
+    (
+        support::commands(3 * max),
+        prop::collection::vec(prop::bool::weighted(0.3), max),
+    )
+        .prop_map(move |(commands, checkpoints)| {
+            decided(&commands)
+                .into_iter()
+                .take(max)
+                .zip(checkpoints)
+                .flat_map(|(record, checkpoint)| {
+                    std::iter::once(Op::Append(record)).chain(checkpoint.then_some(Op::Checkpoint))
+                })
+                .collect()
+        })
+}
+
+/// Every fault tried at each op: nothing lands, a prefix lands (a header, part of one, all
+/// of it), or a prefix lands and garbage follows.
+const FAULTS: [Fault; 7] = [
+    Fault::Fail,
+    Fault::Tear { keep: 0 },
+    Fault::Tear { keep: 5 },
+    Fault::Tear { keep: 11 },
+    Fault::Tear { keep: usize::MAX },
+    Fault::Garble { keep: 0 },
+    Fault::Garble { keep: 9 },
+];
+
+const CRASHES: [Crash; 2] = [Crash::Process, Crash::PowerLoss];
+
+/// How far a run got before it died at its first error.
+struct Run {
+    records: Vec<Record>,
+    /// Records whose append returned Ok.
+    acked: usize,
+    /// Records handed to the journal, acknowledged or not.
+    submitted: usize,
+}
+
+/// Runs `ops` on a journal over `disk` until the first error, as a process that dies there.
+fn run(disk: &SimBackend, ops: &[Op]) -> Run {
+    let mut run = Run {
+        records: Vec::new(),
+        acked: 0,
+        submitted: 0,
+    };
+    let Ok((journal, recovery)) = LogJournal::open(disk.clone()) else {
+        return run;
+    };
+    assert_eq!(recovery.state, State::new());
+    let mut live = State::new();
+    for op in ops {
+        match op {
+            Op::Append(record) => {
+                run.records.push(record.clone());
+                run.submitted += 1;
+                if journal.append(std::slice::from_ref(record)).is_err() {
+                    return run;
+                }
+                live.apply(record);
+                run.acked += 1;
+            }
+            Op::Checkpoint => {
+                if journal.checkpoint(&live).is_err() {
+                    return run;
+                }
+            }
+        }
+    }
+    run
+}
+
+/// How many ops `ops` take on a disk that never fails.
+fn ops_needed(ops: &[Op]) -> u64 {
+    let disk = SimBackend::new();
+    let run = run(&disk, ops);
+    assert_eq!(run.acked, run.submitted);
+    disk.ops()
+}
+
+/// Fails op `at` with `fault`, lets the run die there, crashes the disk as `how`, and
+/// checks what reopening recovers.
+fn crash_at(ops: &[Op], at: u64, fault: Fault, how: Crash) -> Result<(), TestCaseError> {
+    let disk = SimBackend::new();
+    disk.inject(at, fault);
+    let run = run(&disk, ops);
+    let after = disk.crash(how);
+    let context = format!("{fault:?} at op {at}, then {how:?}");
+    let recovery = match LogJournal::open(after.clone()) {
+        Ok((_, recovery)) => recovery,
+        Err(e) => {
+            return Err(TestCaseError::fail(format!(
+                "{context}: reopen failed: {e}"
+            )))
+        }
+    };
+    let states = states(&run.records);
+    prop_assert!(
+        states[run.acked..=run.submitted].contains(&recovery.state),
+        "{}: recovered a state that is not after {}..={} records",
+        context,
+        run.acked,
+        run.submitted
+    );
+    // What open recovered is durable: losing power right after it changes nothing.
+    let (_, again) = LogJournal::open(after.crash(Crash::PowerLoss)).unwrap();
+    prop_assert_eq!(
+        &again.state,
+        &recovery.state,
+        "{}: recovered twice",
+        context
+    );
+    prop_assert_eq!(again.torn_tail, None);
+    // And the reopened journal goes on durably: what it acknowledges survives power loss.
+    let (journal, _) = LogJournal::open(after.clone()).unwrap();
+    let mut live = recovery.state;
+    let record = live
+        .decide(&Command::Prepare {
+            key: "after-the-crash".into(),
+            parent: None,
+            labels: Default::default(),
+            now: Timestamp::new(1_800_000_000, 0),
+        })
+        .unwrap();
+    journal.append(std::slice::from_ref(&record)).unwrap();
+    live.apply(&record);
+    let (_, last) = LogJournal::open(after.crash(Crash::PowerLoss)).unwrap();
+    prop_assert_eq!(&last.state, &live, "{}: appended after recovery", context);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
+
+    /// Sequences of up to 3 commands: every op, every fault, both kinds of crash (and a
+    /// crash after the last op, with no fault).
+    #[test]
+    fn crash_at_every_op_of_short_sequences(ops in ops(3)) {
+        for at in 0..=ops_needed(&ops) {
+            for fault in FAULTS {
+                for how in CRASHES {
+                    crash_at(&ops, at, fault, how)?;
+                }
+            }
+        }
+    }
+
+    /// Longer sequences: one random op, fault and kind of crash each.
+    #[test]
+    fn crash_at_a_random_op_of_longer_sequences(
+        ops in ops(24),
+        at in any::<Index>(),
+        fault in prop::sample::select(&FAULTS[..]),
+        how in prop::sample::select(&CRASHES[..]),
+    ) {
+        let needed = ops_needed(&ops);
+        crash_at(&ops, at.index(needed as usize + 1) as u64, fault, how)?;
+    }
+}
+
+/// Where the next append's write or sync fails, and what each kind of crash recovers
+/// (how many of the two records).
+#[rstest]
+#[case::failed_write(0, Fault::Fail, 1, 1)]
+#[case::torn_write(0, Fault::Tear { keep: 5 }, 1, 1)]
+#[case::failed_sync(1, Fault::Fail, 2, 1)]
+fn a_failed_write_or_sync_poisons_the_journal(
+    #[case] op: u64,
+    #[case] fault: Fault,
+    #[case] after_process_crash: usize,
+    #[case] after_power_loss: usize,
+) {
+    let records = prepares(3);
+    let states = states(&records);
+    let disk = SimBackend::new();
+    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    let first = journal.submit(&records[..1]).unwrap();
+    journal.wait(first).unwrap();
+    disk.inject(disk.ops() + op, fault);
+    assert!(journal.append(&records[1..2]).is_err());
+
+    let ops = disk.ops();
+    let poisoned = |result: overlaysnap::Result<()>| {
+        let e = result.expect_err("a poisoned journal must refuse");
+        assert!(e.to_string().contains("poisoned"), "{e}");
+    };
+    poisoned(journal.submit(&records[2..]).map(drop));
+    poisoned(journal.wait(first));
+    poisoned(journal.append(&records[2..]));
+    poisoned(journal.checkpoint(&states[1]));
+    poisoned(journal.recover().map(drop));
+    assert_eq!(disk.ops(), ops, "a poisoned journal does no more I/O");
+    drop(journal);
+
+    for (how, n) in [
+        (Crash::Process, after_process_crash),
+        (Crash::PowerLoss, after_power_loss),
+    ] {
+        let (reopened, recovery) = LogJournal::open(disk.crash(how)).unwrap();
+        assert_eq!(recovery.state, states[n], "{how:?}");
+        reopened.append(&records[2..]).unwrap();
+    }
+}
+
+#[test]
+fn a_checkpoint_that_fails_before_its_rename_leaves_the_journal_usable() {
+    let records = prepares(2);
+    let states = states(&records);
+    let disk = SimBackend::new();
+    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    journal.append(&records[..1]).unwrap();
+    // the checkpoint's ops: create, write and sync the temporary file, then rename
+    disk.inject(disk.ops() + 1, Fault::Fail);
+    assert!(journal.checkpoint(&states[1]).is_err());
+    journal.append(&records[1..]).unwrap();
+    journal.checkpoint(&states[2]).unwrap();
+    assert_eq!(journal.recover().unwrap().state, states[2]);
+}
+
+#[test]
+fn a_checkpoint_that_fails_at_its_rename_poisons() {
+    let records = prepares(2);
+    let states = states(&records);
+    let disk = SimBackend::new();
+    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    journal.append(&records[..1]).unwrap();
+    disk.inject(disk.ops() + 3, Fault::Fail);
+    assert!(journal.checkpoint(&states[1]).is_err());
+    assert!(journal.append(&records[1..]).is_err());
+    drop(journal);
+    let (_, recovery) = LogJournal::open(disk.crash(Crash::PowerLoss)).unwrap();
+    assert_eq!(recovery.state, states[1]);
+}
