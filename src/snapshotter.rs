@@ -35,7 +35,7 @@ use crate::core::{
 use crate::error::{Error, Result};
 use crate::journal::{DirLock, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail};
 use crate::layout::{disk_usage, Entry, Layout, Mount};
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, RwLock};
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

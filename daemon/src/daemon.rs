@@ -3,6 +3,7 @@
 //! checkpoint, close the snapshotter and remove the socket.
 
 use crate::api::snapshots_server::SnapshotsServer;
+use crate::linger::{Lingerer, LINGER};
 use crate::service::SnapshotService;
 use crate::socket;
 use overlaysnap::service::Router;
@@ -11,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio_stream::wrappers::UnixListenerStream;
 
-/// How long in-flight calls may run on after a stop signal; with the checkpoint this keeps
-/// the stop within containerd's and systemd's usual 10 seconds.
-pub const GRACE: Duration = Duration::from_secs(8);
+/// How long in-flight calls may run on after a stop signal; with the lingering close
+/// ([`LINGER`]) and the checkpoint this keeps the stop within containerd's and systemd's
+/// usual 10 seconds.
+pub const GRACE: Duration = Duration::from_secs(7);
 
 /// What the daemon serves, where.
 #[derive(Debug, Clone)]
@@ -52,6 +53,15 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
         .map_err(|e| format!("opening snapshotter at {}: {e}", settings.root.display()))?;
     let snapshotter = Arc::new(snapshotter);
 
+    // Logged before the socket appears, so that whoever sees the socket finds the line.
+    tracing::info!(
+        root = %settings.root.display(),
+        socket = %settings.address.display(),
+        name = %settings.name,
+        journal,
+        snapshots = snapshotter.open_report().snapshots,
+        "overlaysnapd starting"
+    );
     let (listener, socket_file) = socket::bind(&settings.address)?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
@@ -59,21 +69,15 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     router.register(settings.name.clone(), snapshotter.clone())?;
     let service = SnapshotsServer::new(SnapshotService::new(Arc::new(router)));
 
+    let lingerer = Lingerer::new();
+    let incoming = lingerer.incoming(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             }),
-    );
-    tracing::info!(
-        root = %settings.root.display(),
-        socket = %settings.address.display(),
-        name = %settings.name,
-        journal,
-        snapshots = snapshotter.open_report().snapshots,
-        "overlaysnapd serving"
     );
 
     let signal = tokio::select! {
@@ -95,6 +99,12 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
             tracing::warn!(grace = ?GRACE, "calls still in flight after the grace period; stopping anyway");
             server.abort();
         }
+    }
+    if tokio::time::timeout(LINGER * 2, lingerer.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after lingering; closing them");
     }
     let flushed = Arc::clone(&snapshotter);
     tokio::task::spawn_blocking(move || {

@@ -14,8 +14,8 @@
 //! - [`service`]: the gRPC service over the library's [`overlaysnap::service::Router`];
 //! - [`convert`] and [`status`]: library types and errors as containerd's messages and
 //!   gRPC codes;
-//! - [`socket`], [`config`] and [`daemon`]: the socket, the TOML configuration and the
-//!   daemon's start and stop;
+//! - [`socket`], [`config`], [`daemon`] and [`linger`]: the socket, the TOML
+//!   configuration, the daemon's start and stop, and the closing of connections;
 //! - [`client`]: a client over the unix socket.
 #![warn(missing_docs)]
 
@@ -24,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod linger;
 pub mod service;
 pub mod socket;
 pub mod status;

@@ -39,8 +39,13 @@ async fn a_stale_socket_is_replaced() {
     let dir = temp_dir();
     let socket = dir.path().join("run").join("overlaysnap.sock");
     std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
-    // Bound, then closed: the file stays and nobody listens.
+    // Bound, then closed: the file stays and nobody listens. A child that another test
+    // spawns at that moment holds a copy of the listener until it execs; once a connect
+    // is refused, no copy is left.
     drop(UnixListener::bind(&socket).unwrap());
+    while std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        std::thread::yield_now();
+    }
     assert!(socket.exists());
     let daemon = Daemon::start(dir.path(), &[]);
     let mut c = daemon.client().await;
@@ -146,10 +151,6 @@ async fn list(c: &mut support::Client) -> Vec<overlaysnap_daemon::api::Info> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_call_in_flight_finish_then_exits_0_without_the_socket() {
     let dir = temp_dir();
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(std::io::stderr)
-        .try_init();
     let daemon = Daemon::start(dir.path(), &[]);
     let mut c = daemon.client().await;
     // 250 snapshots of about 4 KiB each: a List of about 1 MiB, far more than the small

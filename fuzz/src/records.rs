@@ -123,8 +123,11 @@ fn read_frames(data: &[u8], max: u32) {
     }
 }
 
+/// Files by name, as planted on the simulated disk.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// Journal directories made of `data`: `(description, files)`.
-fn directories(data: &[u8]) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+fn directories(data: &[u8]) -> Vec<(String, Files)> {
     let mut dirs = vec![
         (
             "a log segment".to_owned(),
@@ -147,7 +150,7 @@ fn directories(data: &[u8]) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
                 segment_file(seq - 1)
             };
             // Two checkpoints in a row: the later one replaces the earlier.
-            files.retain(|(n, _): &(String, Vec<u8>)| *n != name);
+            files.retain(|(n, _)| *n != name);
             files.push((name, piece.to_vec()));
         }
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();

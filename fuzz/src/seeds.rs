@@ -351,7 +351,7 @@ trait Encode {
 /// Variant `index` of an enum of `count` variants: derive reads a `u32` `x` and takes
 /// `(x * count) >> 32`.
 fn variant(out: &mut Vec<u8>, index: u64, count: u64) {
-    let x = ((index << 32) + count - 1) / count;
+    let x = (index << 32).div_ceil(count);
     out.extend_from_slice(&u32::try_from(x).expect("index < count").to_le_bytes());
 }
 

@@ -331,8 +331,14 @@ impl State {
     /// Applies a record. Deterministic; the record must come from [`State::decide`] on this
     /// state or have passed [`State::admit`], otherwise invariants may break.
     pub fn apply(&mut self, record: &Record) {
+        self.apply_owned(record.clone());
+    }
+
+    /// [`State::apply`] for a record the caller no longer needs: its strings and labels
+    /// move into the state instead of being copied (replay of a long journal).
+    pub fn apply_owned(&mut self, record: Record) {
         debug_assert!(
-            self.admit(record).is_ok(),
+            self.admit(&record).is_ok(),
             "record does not fit: {record:?}"
         );
         match record {
@@ -344,21 +350,21 @@ impl State {
                 labels,
                 at,
             } => {
-                if let Some(p) = parent {
+                if let Some(p) = &parent {
                     self.children
                         .entry(p.clone())
                         .or_default()
                         .insert(key.clone());
                 }
                 self.snapshots.insert(
-                    key.clone(),
+                    key,
                     Snapshot {
-                        id: *id,
-                        kind: *kind,
-                        parent: parent.clone(),
-                        labels: labels.clone(),
-                        created: *at,
-                        updated: *at,
+                        id,
+                        kind,
+                        parent,
+                        labels,
+                        created: at,
+                        updated: at,
                         usage: None,
                     },
                 );
@@ -372,27 +378,27 @@ impl State {
                 at,
                 ..
             } => {
-                let Some(mut s) = self.snapshots.remove(key) else {
+                let Some(mut s) = self.snapshots.remove(&key) else {
                     return;
                 };
                 if let Some(siblings) = s.parent.as_ref().and_then(|p| self.children.get_mut(p)) {
-                    siblings.remove(key);
+                    siblings.remove(&key);
                     siblings.insert(name.clone());
                 }
                 s.kind = Kind::Committed;
-                s.labels = labels.clone();
-                s.usage = Some(*usage);
-                s.created = *at;
-                s.updated = *at;
-                self.snapshots.insert(name.clone(), s);
+                s.labels = labels;
+                s.usage = Some(usage);
+                s.created = at;
+                s.updated = at;
+                self.snapshots.insert(name, s);
             }
             Record::Removed { key, .. } => {
-                let Some(s) = self.snapshots.remove(key) else {
+                let Some(s) = self.snapshots.remove(&key) else {
                     return;
                 };
                 if let Some(p) = s.parent {
                     if let Some(siblings) = self.children.get_mut(&p) {
-                        siblings.remove(key);
+                        siblings.remove(&key);
                         if siblings.is_empty() {
                             self.children.remove(&p);
                         }
@@ -402,9 +408,9 @@ impl State {
             Record::Updated {
                 key, labels, at, ..
             } => {
-                if let Some(s) = self.snapshots.get_mut(key) {
-                    s.labels = labels.clone();
-                    s.updated = *at;
+                if let Some(s) = self.snapshots.get_mut(&key) {
+                    s.labels = labels;
+                    s.updated = at;
                 }
             }
         }

@@ -12,7 +12,7 @@
 use super::io_error;
 use super::lock::DirLock;
 use crate::error::{Error, Result};
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;

@@ -16,7 +16,7 @@
 
 use super::Ticket;
 use crate::error::{Error, Result};
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 use std::io;
 
 /// A failure while holding the I/O role; `poisons` says whether storage is left in an

@@ -392,7 +392,7 @@ fn replay<B: Backend>(
                         format!("record does not fit the state: {e}"),
                     )
                 })?;
-                state.apply(&record);
+                state.apply_owned(record);
                 *replayed += 1;
                 valid = offset + (FRAME_HEADER_LEN + payload.len()) as u64;
             }

@@ -3,7 +3,7 @@
 use super::{corrupt, Journal, Recovery, Ticket};
 use crate::core::{Checkpoint, Record, State};
 use crate::error::{Error, Result};
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 /// A journal in memory: the newest checkpoint and the records after it. Every submitted
 /// record is "durable" at once (for as long as the process lives), so [`Journal::wait`]

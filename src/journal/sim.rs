@@ -15,7 +15,7 @@
 
 use super::backend::Backend;
 use super::log::LogJournal;
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use super::dirs::{set_mode, Owner};
 use super::{Layout, TEMP_PREFIX};
 use crate::core::Kind;
 use crate::error::{Error, Result};
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::collections::HashSet;
 use std::fs;
 use std::io;

@@ -58,7 +58,12 @@ impl Daemon {
         let socket = dir.join("run").join("overlaysnap.sock");
         let log = dir.join(format!("daemon-{}.log", unique()));
         let stderr = std::fs::File::create(&log).expect("creating the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_overlaysnapd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_overlaysnapd"));
+        // The daemon's log level for debugging a failing test (it shows in the panic).
+        if let Ok(level) = std::env::var("OVERLAYSNAPD_TEST_LOG") {
+            command.args(["--log-level", &level]);
+        }
+        let child = command
             .arg("--root")
             .arg(&root)
             .arg("--address")
@@ -142,6 +147,13 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- overlaysnapd log ({}) ---\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -1,0 +1,143 @@
+//! The crate's lock primitives, with parking_lot's API: `lock()`, `read()` and `write()`
+//! return the guard itself (no poisoning), and [`Condvar::wait`] takes `&mut` guard.
+//!
+//! A normal build re-exports parking_lot's types unchanged. A build with
+//! `RUSTFLAGS="--cfg shuttle"` puts shuttle's primitives behind the same signatures, so that
+//! `tests/shuttle_snapshotter.rs` can drive the snapshotter's and the journal's locking
+//! through randomized schedules (shuttle controls every lock, unlock, wait and notify, and
+//! the threads the test spawns with `shuttle::thread`). Such a build is for that test
+//! alone: shuttle's primitives panic outside a `shuttle::check_*` execution.
+//!
+//! What stays `std` in both builds: `Arc` (shuttle's is `std`'s too) and the atomics (the
+//! `closed` flag and the temp-name counter order nothing and guard nothing; a shuttle
+//! atomic in a `static` would also outlive the execution that created it).
+
+#[cfg(not(shuttle))]
+pub(crate) use parking_lot::{Condvar, Mutex, RwLock};
+#[cfg(not(shuttle))]
+#[allow(unused_imports)] // for code that names a guard; none does yet
+pub(crate) use parking_lot::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+#[cfg(shuttle)]
+pub(crate) use self::shuttled::{Condvar, Mutex, RwLock};
+#[cfg(shuttle)]
+#[allow(unused_imports)] // for code that names a guard; none does yet
+pub(crate) use self::shuttled::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+/// shuttle's std-like primitives wrapped to parking_lot's signatures. A poisoned lock
+/// (a thread panicked holding it) is taken as it is, as parking_lot would: the panic
+/// already fails the shuttle test.
+#[cfg(shuttle)]
+mod shuttled {
+    use shuttle::sync as sh;
+    use std::fmt;
+    use std::ops::{Deref, DerefMut};
+    use std::sync::PoisonError;
+
+    pub(crate) use sh::{RwLockReadGuard, RwLockWriteGuard};
+
+    /// [`parking_lot::Mutex`] over [`shuttle::sync::Mutex`].
+    #[derive(Default)]
+    pub(crate) struct Mutex<T: ?Sized>(sh::Mutex<T>);
+
+    /// The guard of [`Mutex`]. Invariant: `Some` except inside [`Condvar::wait`].
+    pub(crate) struct MutexGuard<'a, T: ?Sized>(Option<sh::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        #[track_caller]
+        pub(crate) const fn new(value: T) -> Mutex<T> {
+            Mutex(sh::Mutex::new(value))
+        }
+
+        #[allow(dead_code)] // parking_lot's API; not every build uses it
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl<T: ?Sized> Mutex<T> {
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+        }
+    }
+
+    impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_deref().expect("guard held outside Condvar::wait")
+        }
+    }
+
+    impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0
+                .as_deref_mut()
+                .expect("guard held outside Condvar::wait")
+        }
+    }
+
+    /// [`parking_lot::Condvar`] over [`shuttle::sync::Condvar`].
+    #[derive(Default)]
+    pub(crate) struct Condvar(sh::Condvar);
+
+    impl Condvar {
+        #[track_caller]
+        pub(crate) const fn new() -> Condvar {
+            Condvar(sh::Condvar::new())
+        }
+
+        /// Releases the guard's lock, sleeps until notified and locks it again.
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let held = guard.0.take().expect("guard held outside Condvar::wait");
+            guard.0 = Some(self.0.wait(held).unwrap_or_else(PoisonError::into_inner));
+        }
+
+        #[allow(dead_code)] // parking_lot's API; not every build uses it
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    impl fmt::Debug for Condvar {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    /// [`parking_lot::RwLock`] over [`shuttle::sync::RwLock`].
+    #[derive(Default)]
+    pub(crate) struct RwLock<T: ?Sized>(sh::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        #[track_caller]
+        pub(crate) const fn new(value: T) -> RwLock<T> {
+            RwLock(sh::RwLock::new(value))
+        }
+    }
+
+    impl<T: ?Sized> RwLock<T> {
+        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+}
