@@ -6,8 +6,8 @@
 #
 # `cargo fuzz cmin` keeps every input with a new libFuzzer feature (edge hit counts and
 # comparison values too), which keeps thousands of files; this keeps what covers new
-# edges only (libFuzzer's -set_cover_merge with counters and comparisons off), typically
-# a tenth of them, with the same coverage. The fuzzer rebuilds the finer features from
+# edges only (libFuzzer's -set_cover_merge with counters and comparisons off), a seventh
+# of them in our runs, with the same edge coverage. The fuzzer rebuilds the finer features from
 # it within seconds.
 set -euo pipefail
 

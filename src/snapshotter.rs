@@ -271,8 +271,17 @@ impl Snapshotter {
                     std::io::Error::other(why.clone()),
                 ));
             }
-            let record = w.state.decide(cmd)?;
-            let answer = on_decided(&w.state, &record)?;
+            let decided = w
+                .state
+                .decide(cmd)
+                .and_then(|record| Ok((on_decided(&w.state, &record)?, record)));
+            let (answer, record) = match decided {
+                Ok(decided) => decided,
+                Err(refusal) => {
+                    drop(w);
+                    return Err(self.settle(refusal));
+                }
+            };
             let ticket = match self.journal.submit(std::slice::from_ref(&record)) {
                 Ok(t) => t,
                 Err(e) => {
@@ -292,6 +301,21 @@ impl Snapshotter {
         self.publish(ticket);
         self.maybe_checkpoint();
         Ok((record, answer))
+    }
+
+    /// Returns `refusal` only once every record it may have been decided on is durable and
+    /// published: a refusal must not reflect a write that a crash could still undo, nor one
+    /// that the caller's next read cannot see yet.
+    fn settle(&self, refusal: Error) -> Error {
+        let newest = self.pending.lock().back().map(|(ticket, _)| *ticket);
+        if let Some(ticket) = newest {
+            if let Err(e) = self.journal.wait(ticket) {
+                self.writer.lock().poisoned = Some(e.to_string());
+                return e;
+            }
+            self.publish(ticket);
+        }
+        refusal
     }
 
     /// The answer for slow work on snapshot `id` that failed with `error` outside the

@@ -6,7 +6,7 @@
 //! `tests/shuttle_snapshotter.rs` can drive the snapshotter's and the journal's locking
 //! through randomized schedules (shuttle controls every lock, unlock, wait and notify, and
 //! the threads the test spawns with `shuttle::thread`). Such a build is for that test
-//! alone: shuttle's primitives panic outside a `shuttle::check_*` execution.
+//! alone: shuttle's primitives panic outside a shuttle execution (`shuttle::Runner::run`).
 //!
 //! What stays `std` in both builds: `Arc` (shuttle's is `std`'s too) and the atomics (the
 //! `closed` flag and the temp-name counter order nothing and guard nothing; a shuttle

@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace
 cargo build --release -p overlaysnap-daemon -p overlaysnap-cli
-export OVERLAYSNAPD="$PWD/target/release/overlaysnapd" OVERLAYSNAP="$PWD/target/release/overlaysnap"
+target=${CARGO_TARGET_DIR:-$PWD/target}
+export OVERLAYSNAPD="$target/release/overlaysnapd" OVERLAYSNAP="$target/release/overlaysnap"
 for script in tests/e2e/ctr_snapshots.sh tests/e2e/containerd.sh; do
-  if [ -f "$script" ]; then
-    echo "== $script"
-    bash "$script"
-  fi
+  echo "== $script"
+  bash "$script"
 done

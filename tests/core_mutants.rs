@@ -128,24 +128,72 @@ fn oversized() -> Labels {
 
 // Admission guards replay: a record read back from a journal is applied only if it fits.
 #[rstest]
-#[case::created_as_committed(created(5, Kind::Committed, "n", None, Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_with_an_issued_id(created(4, Kind::Active, "n", None, Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_with_the_first_id(created(1, Kind::View, "n", None, Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_over_a_key(created(5, Kind::Active, "a3", None, Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_over_a_name(created(5, Kind::Active, "c1", None, Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_on_a_missing_parent(created(5, Kind::Active, "n", Some("nope"), Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_on_an_active_parent(created(5, Kind::Active, "n", Some("a2"), Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_on_a_view_parent(created(5, Kind::View, "n", Some("v1"), Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::created_with_an_empty_key(created(5, Kind::Active, "", None, Labels::new()), ErrorKind::InvalidArgument)]
-#[case::created_with_oversized_labels(created(5, Kind::Active, "n", None, oversized()), ErrorKind::InvalidArgument)]
-#[case::committed_missing_key(committed(2, "nope", "n", Labels::new()), ErrorKind::FailedPrecondition)]
+#[case::created_as_committed(
+    created(5, Kind::Committed, "n", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_with_an_issued_id(
+    created(4, Kind::Active, "n", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_with_the_first_id(
+    created(1, Kind::View, "n", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_over_a_key(
+    created(5, Kind::Active, "a3", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_over_a_name(
+    created(5, Kind::Active, "c1", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_on_a_missing_parent(
+    created(5, Kind::Active, "n", Some("nope"), Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_on_an_active_parent(
+    created(5, Kind::Active, "n", Some("a2"), Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_on_a_view_parent(
+    created(5, Kind::View, "n", Some("v1"), Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::created_with_an_empty_key(
+    created(5, Kind::Active, "", None, Labels::new()),
+    ErrorKind::InvalidArgument
+)]
+#[case::created_with_oversized_labels(
+    created(5, Kind::Active, "n", None, oversized()),
+    ErrorKind::InvalidArgument
+)]
+#[case::committed_missing_key(
+    committed(2, "nope", "n", Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
 #[case::committed_wrong_id(committed(9, "a2", "n", Labels::new()), ErrorKind::FailedPrecondition)]
 #[case::committed_a_view(committed(3, "v1", "n", Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::committed_a_committed(committed(1, "c1", "n", Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::committed_over_a_name(committed(2, "a2", "c1", Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::committed_over_a_key(committed(2, "a2", "a3", Labels::new()), ErrorKind::FailedPrecondition)]
-#[case::committed_with_an_empty_name(committed(2, "a2", "", Labels::new()), ErrorKind::InvalidArgument)]
-#[case::committed_with_oversized_labels(committed(2, "a2", "n", oversized()), ErrorKind::InvalidArgument)]
+#[case::committed_a_committed(
+    committed(1, "c1", "n", Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::committed_over_a_name(
+    committed(2, "a2", "c1", Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::committed_over_a_key(
+    committed(2, "a2", "a3", Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
+#[case::committed_with_an_empty_name(
+    committed(2, "a2", "", Labels::new()),
+    ErrorKind::InvalidArgument
+)]
+#[case::committed_with_oversized_labels(
+    committed(2, "a2", "n", oversized()),
+    ErrorKind::InvalidArgument
+)]
 #[case::removed_missing(removed(4, "nope"), ErrorKind::FailedPrecondition)]
 #[case::removed_wrong_id(removed(9, "a3"), ErrorKind::FailedPrecondition)]
 #[case::removed_with_children(removed(1, "c1"), ErrorKind::FailedPrecondition)]
@@ -203,7 +251,10 @@ fn accessors_report_the_live_state(state: State) {
     assert_eq!(state.id_map(), ids);
     assert_eq!(state.len(), 4);
     assert!(!state.is_empty());
-    assert_eq!(state.get("v1").map(|s| (s.id, s.kind)), Some((3, Kind::View)));
+    assert_eq!(
+        state.get("v1").map(|s| (s.id, s.kind)),
+        Some((3, Kind::View))
+    );
     assert!(state.get("nope").is_none());
     assert_eq!(state.children("c1").collect::<Vec<_>>(), ["a2", "v1"]);
     assert_eq!(state.children("a3").count(), 0);
@@ -414,9 +465,30 @@ fn refusals_name_the_argument_and_the_reason(state: State) {
         err.to_string(),
         r#"invalid argument: parent "a2" is not a committed snapshot (it is active)"#
     );
-    let err = state.decide(&Command::Remove { key: "x".into() }).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        r#"not found: snapshot "x" does not exist"#
-    );
+    let err = state
+        .decide(&Command::Remove { key: "x".into() })
+        .unwrap_err();
+    assert_eq!(err.to_string(), r#"not found: snapshot "x" does not exist"#);
+}
+
+fn named(name: &str) -> Info {
+    Info {
+        kind: Kind::Active,
+        name: name.into(),
+        parent: None,
+        labels: Labels::new(),
+        created: T0,
+        updated: T0,
+    }
+}
+
+// `\U` escapes reach the last Unicode scalar value, U+10FFFF, and stop just past it.
+#[rstest]
+#[case::upper_hex(r#"name=="\U0010FFFF""#)]
+#[case::lower_hex(r#"name=="\U0010ffff""#)]
+fn big_u_escape_reaches_the_last_scalar_value(#[case] text: &str) {
+    let f = Filter::parse(text).unwrap();
+    assert!(f.matches(&named("\u{10FFFF}")));
+    assert!(!f.matches(&named("\u{10FFFE}")));
+    assert!(Filter::parse(r#"name=="\U00110000""#).is_err());
 }

@@ -21,7 +21,10 @@ use tonic::transport::Channel;
 
 const NAME: &str = "overlaysnap";
 const LIST_SIZE: usize = 10_000;
-const LIST_ROUNDS: usize = 20;
+/// Lists per round.
+const LIST_ROUNDS: usize = 4;
+/// Rounds, each running the socket side then the in-process side.
+const ROUNDS: usize = 5;
 
 /// The latencies of one row, and the wall time they took together.
 struct Row {
@@ -183,6 +186,38 @@ async fn list_count(mut c: SnapshotsClient<Channel>) -> usize {
     n
 }
 
+/// Latencies of one (operation, clients) pair, over the socket and in process, gathered
+/// over interleaved rounds so that a change of machine load hits both sides alike.
+#[derive(Default)]
+struct Pair {
+    rpc: Vec<Row>,
+    local: Vec<Row>,
+}
+
+impl Pair {
+    fn print(&self, op: &str, clients: usize) {
+        let merge = |rows: &[Row]| Row {
+            latencies: rows.iter().flat_map(|r| r.latencies.clone()).collect(),
+            wall: rows.iter().map(|r| r.wall).sum(),
+        };
+        print_row(op, clients, &merge(&self.rpc), &merge(&self.local));
+    }
+}
+
+fn connect_all(
+    runtime: &tokio::runtime::Runtime,
+    socket: &Path,
+    n: usize,
+) -> Vec<SnapshotsClient<Channel>> {
+    runtime.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(client::connect(socket).await.expect("connect"));
+        }
+        v
+    })
+}
+
 fn main() {
     let ops: usize = std::env::var("OVERLAYSNAP_BENCH_OPS")
         .ok()
@@ -200,83 +235,90 @@ fn main() {
     let (_daemon, socket) = start_daemon(dir.path());
     let local = Snapshotter::open(dir.path().join("local"), Options::default()).expect("open");
 
-    println!("{ops} calls per row; latencies in µs; ratio = rpc mean / in-process mean");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{ops} calls per row in {ROUNDS} interleaved rounds; load average {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("latencies in µs; ratio = rpc mean / in-process mean");
     println!(
         "{:<10} {:>2} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} |",
         "op", "cl", "rpc mean", "p50", "p99", "ops/s", "local", "p50", "p99", "ops/s"
     );
+    let per_round = ops / ROUNDS;
     for clients in [1usize, 8] {
-        let conns: Vec<_> = runtime.block_on(async {
-            let mut v = Vec::new();
-            for _ in 0..clients {
-                v.push(client::connect(&socket).await.expect("connect"));
-            }
-            v
-        });
-        let tag = format!("c{clients}");
-        let (t1, t2, t3) = (tag.clone(), tag.clone(), tag.clone());
-        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
-            let key = format!("{t1}/k{i}");
-            async move {
-                c.prepare(prepare_req(key)).await.expect("prepare");
-            }
-        }));
-        let lp = local_row(clients, ops, |i| {
-            local
-                .prepare(&format!("{tag}/k{i}"), None, Labels::new())
-                .expect("prepare");
-        });
-        print_row("prepare", clients, &rpc, &lp);
-
-        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
-            let (name, key) = (format!("{t2}/n{i}"), format!("{t2}/k{i}"));
-            async move {
-                c.commit(CommitSnapshotRequest {
-                    snapshotter: NAME.into(),
-                    name,
-                    key,
-                    ..Default::default()
-                })
-                .await
-                .expect("commit");
-            }
-        }));
-        let lc = local_row(clients, ops, |i| {
-            local
-                .commit(
-                    &format!("{tag}/n{i}"),
-                    &format!("{tag}/k{i}"),
-                    Labels::new(),
-                )
-                .expect("commit");
-        });
-        print_row("commit", clients, &rpc, &lc);
-
-        let rpc = runtime.block_on(rpc_row(&conns, ops, move |mut c, i| {
-            let key = format!("{t3}/n{i}");
-            async move {
-                c.stat(StatSnapshotRequest {
-                    snapshotter: NAME.into(),
-                    key,
-                })
-                .await
-                .expect("stat");
-            }
-        }));
-        let ls = local_row(clients, ops, |i| {
-            local.stat(&format!("{tag}/n{i}")).expect("stat");
-        });
-        print_row("stat", clients, &rpc, &ls);
+        let conns = connect_all(&runtime, &socket, clients);
+        let (mut prepare, mut commit, mut stat) =
+            (Pair::default(), Pair::default(), Pair::default());
+        for round in 0..ROUNDS {
+            let tag = format!("c{clients}/r{round}");
+            let t = tag.clone();
+            prepare.rpc.push(
+                runtime.block_on(rpc_row(&conns, per_round, move |mut c, i| {
+                    let key = format!("{t}/k{i}");
+                    async move {
+                        c.prepare(prepare_req(key)).await.expect("prepare");
+                    }
+                })),
+            );
+            prepare.local.push(local_row(clients, per_round, |i| {
+                local
+                    .prepare(&format!("{tag}/k{i}"), None, Labels::new())
+                    .expect("prepare");
+            }));
+            let t = tag.clone();
+            commit.rpc.push(
+                runtime.block_on(rpc_row(&conns, per_round, move |mut c, i| {
+                    let (name, key) = (format!("{t}/n{i}"), format!("{t}/k{i}"));
+                    async move {
+                        c.commit(CommitSnapshotRequest {
+                            snapshotter: NAME.into(),
+                            name,
+                            key,
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("commit");
+                    }
+                })),
+            );
+            commit.local.push(local_row(clients, per_round, |i| {
+                local
+                    .commit(
+                        &format!("{tag}/n{i}"),
+                        &format!("{tag}/k{i}"),
+                        Labels::new(),
+                    )
+                    .expect("commit");
+            }));
+            let t = tag.clone();
+            stat.rpc.push(
+                runtime.block_on(rpc_row(&conns, per_round, move |mut c, i| {
+                    let key = format!("{t}/n{i}");
+                    async move {
+                        c.stat(StatSnapshotRequest {
+                            snapshotter: NAME.into(),
+                            key,
+                        })
+                        .await
+                        .expect("stat");
+                    }
+                })),
+            );
+            stat.local.push(local_row(clients, per_round, |i| {
+                local.stat(&format!("{tag}/n{i}")).expect("stat");
+            }));
+        }
+        prepare.print("prepare", clients);
+        commit.print("commit", clients);
+        stat.print("stat", clients);
     }
 
     // Fill both sides up to LIST_SIZE snapshots, then list them all.
-    let conns: Vec<_> = runtime.block_on(async {
-        let mut v = Vec::new();
-        for _ in 0..8 {
-            v.push(client::connect(&socket).await.expect("connect"));
-        }
-        v
-    });
+    let conns = connect_all(&runtime, &socket, 8);
     let have = runtime.block_on(list_count(conns[0].clone()));
     let missing = LIST_SIZE.saturating_sub(have);
     runtime.block_on(rpc_row(&conns, missing, |mut c, i| async move {
@@ -291,19 +333,26 @@ fn main() {
     });
     assert_eq!(runtime.block_on(list_count(conns[0].clone())), LIST_SIZE);
     for clients in [1usize, 8] {
-        let rpc = runtime.block_on(rpc_row(&conns[..clients], LIST_ROUNDS, |c, _| async move {
-            assert_eq!(list_count(c).await, LIST_SIZE);
-        }));
-        let ll = local_row(clients, LIST_ROUNDS, |_| {
-            let mut n = 0;
-            local
-                .walk(&[], |_| {
-                    n += 1;
-                    Ok(())
-                })
-                .expect("walk");
-            assert_eq!(n, LIST_SIZE);
-        });
-        print_row("list 10k", clients, &rpc, &ll);
+        let mut list = Pair::default();
+        for _ in 0..ROUNDS {
+            list.rpc.push(runtime.block_on(rpc_row(
+                &conns[..clients],
+                LIST_ROUNDS,
+                |c, _| async move {
+                    assert_eq!(list_count(c).await, LIST_SIZE);
+                },
+            )));
+            list.local.push(local_row(clients, LIST_ROUNDS, |_| {
+                let mut n = 0;
+                local
+                    .walk(&[], |_| {
+                        n += 1;
+                        Ok(())
+                    })
+                    .expect("walk");
+                assert_eq!(n, LIST_SIZE);
+            }));
+        }
+        list.print("list 10k", clients);
     }
 }

@@ -8,7 +8,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Serves an overlaysnap snapshotter to containerd over gRPC on a unix socket
 /// (`[proxy_plugins.NAME] type = "snapshot"`).
@@ -28,17 +30,32 @@ struct Args {
     /// The snapshotter name served: the proxy plugin's name in containerd's config.
     #[arg(long, default_value = "overlaysnap")]
     name: String,
-    /// off, error, warn, info or debug (debug logs every call), trace.
+    /// off, error, warn, info, debug (logs every call) or trace (also the gRPC stack's).
     #[arg(long, default_value = "info")]
     log_level: LevelFilter,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_max_level(args.log_level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    // Our crates log at the chosen level; the gRPC stack only its warnings, unless asked
+    // for everything with trace.
+    let others = if args.log_level == LevelFilter::TRACE {
+        LevelFilter::TRACE
+    } else {
+        args.log_level.min(LevelFilter::WARN)
+    };
+    let filter = Targets::new()
+        .with_default(others)
+        .with_target("overlaysnap", args.log_level)
+        .with_target("overlaysnap_daemon", args.log_level)
+        .with_target("overlaysnapd", args.log_level);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
     let options = match &args.config {
         None => Options::default(),

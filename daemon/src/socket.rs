@@ -54,13 +54,6 @@ pub struct SocketFile {
     path: PathBuf,
 }
 
-impl SocketFile {
-    /// The socket's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl Drop for SocketFile {
     fn drop(&mut self) {
         if let Err(e) = fs::remove_file(&self.path) {

@@ -284,6 +284,9 @@ impl State {
                 if *id < self.next_id {
                     return refuse(format!("id {id} of {key:?} was already issued"));
                 }
+                if *id == u64::MAX {
+                    return refuse(format!("id {id} of {key:?} leaves no next id"));
+                }
                 if self.snapshots.contains_key(key) {
                     return refuse(format!("{key:?} already exists"));
                 }
@@ -513,6 +516,9 @@ impl State {
     /// ids below `next_id`, parents existing and Committed, acyclic, usage exactly on
     /// Committed). The error says which snapshot breaks which rule.
     pub fn from_checkpoint(cp: Checkpoint) -> Result<State> {
+        if cp.next_id == 0 {
+            return refuse("next id 0: ids start at 1".into());
+        }
         let mut state = State {
             next_id: cp.next_id,
             ..State::default()
