@@ -27,10 +27,15 @@ fn prepare(key: String, parent: Option<String>) -> Command {
 /// `n` committed layers in chains of 10, each with a label, the last 10 % left active.
 fn populated(n: usize) -> State {
     let mut s = State::new();
+    let committed = n - n / 10;
     for i in 0..n {
-        let parent = (i % 10 != 0).then(|| format!("layer-{}", i - 1));
+        let parent = if i >= committed {
+            Some(format!("layer-{}", committed - 1))
+        } else {
+            (i % 10 != 0).then(|| format!("layer-{}", i - 1))
+        };
         step(&mut s, &prepare(format!("key-{i}"), parent));
-        if i < n - n / 10 {
+        if i < committed {
             step(
                 &mut s,
                 &Command::Commit {

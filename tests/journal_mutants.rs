@@ -12,6 +12,7 @@ use overlaysnap::journal::{
 };
 use overlaysnap::{Error, ErrorKind};
 use rstest::rstest;
+use std::sync::{Arc, Mutex};
 
 /// `n` Prepare records of keys `k0`, `k1`, ..., as the core decides them.
 fn prepares(n: usize) -> Vec<Record> {
@@ -451,4 +452,114 @@ fn file_backend_sync_of_a_missing_file_fails() {
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     backend.create("present").unwrap();
     backend.sync_data("present").unwrap();
+}
+
+// A torn tail of plausible frame headers (small lengths, wrong checksums) is still torn:
+// checking them stays within the search budget.
+#[rstest]
+fn a_tail_of_plausible_bad_frames_is_torn() {
+    let mut bytes = framed(b"one", 16);
+    let tail = bytes.len();
+    for _ in 0..8 {
+        bytes.extend_from_slice(&[4, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]);
+    }
+    let items: Vec<Item> = Frames::new(&bytes, 0, 16).collect();
+    assert!(
+        matches!(&items[..], [Item::Frame { .. }, Item::Torn { offset, .. }] if *offset == tail as u64),
+        "{items:?}"
+    );
+}
+
+// The search for a later valid frame starts after the bad frame's first byte: a frame that
+// would start one byte earlier, overlapping the last good frame, does not count.
+#[rstest]
+fn a_valid_frame_overlapping_the_last_good_one_does_not_make_a_tail_corrupt() {
+    // The good frame's payload ends with 3, the first byte of the frame of "xyz" (length 3);
+    // the rest of that frame follows, so a valid frame starts one byte before the tail.
+    let mut bytes = framed(b"ab\x03", 16);
+    let tail = bytes.len();
+    let overlapping = framed(b"xyz", 16);
+    assert_eq!(overlapping[0], 3);
+    bytes.extend_from_slice(&overlapping[1..]);
+    assert!(matches!(
+        Frames::new(&bytes, tail - 1, 16).next(),
+        Some(Item::Frame {
+            payload: b"xyz",
+            ..
+        })
+    ));
+    let items: Vec<Item> = Frames::new(&bytes, 0, 16).collect();
+    assert!(
+        matches!(&items[..], [Item::Frame { .. }, Item::Torn { offset, .. }] if *offset == tail as u64),
+        "{items:?}"
+    );
+}
+
+/// A subscriber that keeps the message and fields of every WARN event.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    fn taken(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl tracing::field::Visit for Warnings {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.lock().unwrap().push(String::new());
+            event.record(&mut self.clone());
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+// Removing superseded files: a file that is already gone is no news, any other failure is
+// a warning naming the file, and neither fails the journal.
+#[rstest]
+fn failed_removals_of_superseded_files_are_warned_not_returned() {
+    let warnings = Warnings::default();
+    tracing::subscriber::with_default(warnings.clone(), || {
+        let records = prepares(2);
+        let disk = SimBackend::new();
+        let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+        journal.append(&records[..1]).unwrap();
+        // checkpoint-0 never existed: its removal finds nothing, silently
+        journal.checkpoint(&state_after(&records[..1])).unwrap();
+        assert_eq!(warnings.taken(), Vec::<String>::new());
+        drop(journal);
+
+        let stale = format!("{}.tmp", checkpoint_file(9));
+        disk.set_contents(&stale, b"half");
+        disk.inject(disk.ops(), Fault::Fail); // the first op of open: removing `stale`
+        let (journal, recovery) = LogJournal::open(disk.clone()).unwrap();
+        assert_eq!(recovery.state, state_after(&records[..1]));
+        let warned = warnings.taken();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(
+            warned[0].contains("cannot remove superseded journal file")
+                && warned[0].contains(&format!("sim:{stale}")),
+            "{warned:?}"
+        );
+        assert!(disk.list().unwrap().contains(&stale));
+        journal.append(&records[1..]).unwrap();
+    });
 }

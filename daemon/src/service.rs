@@ -246,10 +246,18 @@ impl SnapshotsRpc for SnapshotService {
                     })
             });
             let err = result.err().map(|e| status(&e));
+            if tx.is_closed() {
+                // The client went away: nobody needs the rest, and nothing failed here.
+                tracing::debug!(
+                    op = "list",
+                    namespace = ns,
+                    infos = sent,
+                    "client went away"
+                );
+                return;
+            }
             log_call("list", &filters.join(" or "), &ns, start, err.as_ref());
-            tracing::trace!(op = "list", infos = sent, "listed");
             if let Some(s) = err {
-                // The client may be gone; then nobody needs the status.
                 let _ = tx.blocking_send(Err(s));
             }
         });
