@@ -140,6 +140,10 @@ fn oversized() -> Labels {
     created(1, Kind::View, "n", None, Labels::new()),
     ErrorKind::FailedPrecondition
 )]
+#[case::created_with_the_last_id(
+    created(u64::MAX, Kind::Active, "n", None, Labels::new()),
+    ErrorKind::FailedPrecondition
+)]
 #[case::created_over_a_key(
     created(5, Kind::Active, "a3", None, Labels::new()),
     ErrorKind::FailedPrecondition
@@ -369,6 +373,10 @@ fn breaking(f: Damage) -> Damage {
 #[rstest]
 #[case::id_zero(breaking(|cp| snapshot_mut(cp, "a3").id = 0), ErrorKind::FailedPrecondition)]
 #[case::id_at_next_id(breaking(|cp| cp.next_id = 4), ErrorKind::FailedPrecondition)]
+#[case::next_id_zero(breaking(|cp| {
+    cp.snapshots.clear();
+    cp.next_id = 0;
+}), ErrorKind::FailedPrecondition)]
 #[case::id_above_next_id(breaking(|cp| snapshot_mut(cp, "a3").id = 9), ErrorKind::FailedPrecondition)]
 #[case::duplicate_id(breaking(|cp| snapshot_mut(cp, "a3").id = 2), ErrorKind::FailedPrecondition)]
 #[case::duplicate_key(breaking(|cp| {

@@ -563,3 +563,40 @@ fn failed_removals_of_superseded_files_are_warned_not_returned() {
         journal.append(&records[1..]).unwrap();
     });
 }
+
+// Only the newest segment may end torn: an older one was synced whole before the next one
+// was created, so a cut in it is corruption, reported and never truncated.
+#[rstest]
+fn a_torn_tail_in_an_older_segment_is_corrupt() {
+    let records = prepares(2);
+    let source = SimBackend::new();
+    let (journal, _) = LogJournal::open(source.clone()).unwrap();
+    journal.append(&records).unwrap();
+    drop(journal);
+    let mut old = source.read(&segment_file(0)).unwrap();
+    let last = Frames::new(&old, frame::HEADER_LEN, frame::MAX_RECORD_FRAME)
+        .last()
+        .map(|item| match item {
+            Item::Frame { offset, .. } => offset,
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    old.pop();
+
+    let disk = SimBackend::new();
+    disk.set_contents(&segment_file(0), &old);
+    disk.set_contents(&segment_file(1), &frame::header(frame::LOG_MAGIC));
+    match LogJournal::open(disk.clone()) {
+        Err(Error::Corrupt {
+            path,
+            offset,
+            reason,
+        }) => {
+            assert_eq!(path, format!("sim:{}", segment_file(0)));
+            assert_eq!(offset, last);
+            assert!(reason.ends_with(", in an older segment"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(disk.read(&segment_file(0)).unwrap(), old, "left as it was");
+}
