@@ -8,7 +8,19 @@ use super::labels::{validate_key, validate_labels, Labels};
 use super::record::Record;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+/// A map by key or name. Hashed, not ordered: with containerd's keys (long digests that
+/// share prefixes) every comparison in an ordered map's search reaches into another heap
+/// string, and recovery spent most of its time there. SipHash with fixed keys keeps the
+/// core free of randomness; what must be ordered (Walk, checkpoints) is sorted on the way
+/// out.
+type Map<V> = HashMap<String, V, BuildHasherDefault<DefaultHasher>>;
+
+/// A set of keys, hashed like [`Map`] and for the same reason.
+type Set = HashSet<String, BuildHasherDefault<DefaultHasher>>;
 
 /// One snapshot as the state holds it. Its key or name is the map key in [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,13 +58,13 @@ pub struct MountPlan {
 /// through [`State::admit`] and [`State::apply`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    /// Every snapshot by key (Active, View) or name (Committed): one namespace, ordered by
-    /// bytes so that Walk is ordered by name.
-    snapshots: BTreeMap<String, Snapshot>,
+    /// Every snapshot by key (Active, View) or name (Committed): one namespace. Unordered:
+    /// [`State::walk`] and [`State::checkpoint`] sort by name (byte order).
+    snapshots: Map<Snapshot>,
     /// Parent name → keys of its children. Invariant: `children[p]` is exactly the set of
     /// snapshots whose parent is `p`, and holds no empty sets; kept up to date by `apply`,
     /// never recomputed by scanning.
-    children: HashMap<String, BTreeSet<String>>,
+    children: Map<Set>,
     /// The next id to hand out. Invariant: greater than every id ever issued, including
     /// those of removed snapshots, so ids are never reused.
     next_id: u64,
@@ -64,7 +76,7 @@ pub struct State {
 pub struct Checkpoint {
     /// The id counter.
     pub next_id: u64,
-    /// Every snapshot with its key or name.
+    /// Every snapshot with its key or name; [`State::checkpoint`] orders them by name.
     pub snapshots: Vec<(String, Snapshot)>,
 }
 
@@ -461,20 +473,28 @@ impl State {
     }
 
     /// Infos of every snapshot selected by `filter`, ordered by name (byte order).
-    pub fn walk<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = Info> + 'a {
+    pub fn walk(&self, filter: &Filter) -> std::vec::IntoIter<Info> {
         let always = filter.is_always();
-        self.snapshots
+        let mut infos: Vec<Info> = self
+            .snapshots
             .iter()
             .map(|(k, s)| info(k, s))
-            .filter(move |i| always || filter.matches(i))
+            .filter(|i| always || filter.matches(i))
+            .collect();
+        infos.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        infos.into_iter()
     }
 
     /// Keys of the children of `key`, in byte order; empty when there are none.
     pub fn children(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.children
+        let mut keys: Vec<&str> = self
+            .children
             .get(key)
             .into_iter()
             .flat_map(|c| c.iter().map(String::as_str))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
     }
 
     /// Every live id with its key or name, ordered by id.
@@ -502,13 +522,15 @@ impl State {
 
     /// The state's content, for a checkpoint.
     pub fn checkpoint(&self) -> Checkpoint {
+        let mut snapshots: Vec<(String, Snapshot)> = self
+            .snapshots
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        snapshots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Checkpoint {
             next_id: self.next_id,
-            snapshots: self
-                .snapshots
-                .iter()
-                .map(|(k, s)| (k.clone(), s.clone()))
-                .collect(),
+            snapshots,
         }
     }
 
