@@ -33,7 +33,7 @@ use super::Layout;
 use crate::core::{Kind, MountPlan};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::fmt::Write;
 
 /// containerd's `Mount` (`containerd.types.Mount`): what to mount, as `mount(8)` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,10 +76,18 @@ impl Layout {
     /// (FailedPrecondition) for a Committed plan, and for a chain so long that even the
     /// short links do not fit in a page of mount data.
     pub fn mounts(&self, plan: &MountPlan) -> Result<Vec<Mount>> {
-        let string = |p: &Path| p.to_string_lossy().into_owned();
+        // The root is valid UTF-8 (a Layout invariant), so nothing is lost here.
+        let snapshots = self.snapshots_dir().to_string_lossy();
+        let in_snapshot = |id: u64, leaf: &str| {
+            let mut path = String::with_capacity(snapshots.len() + leaf.len() + 22);
+            path.push_str(&snapshots);
+            // Writing into a String cannot fail.
+            let _ = write!(path, "/{id}/{leaf}");
+            path
+        };
         if plan.parents.is_empty() {
             let mode = if plan.kind == Kind::View { "ro" } else { "rw" };
-            return Ok(vec![bind(string(&self.fs_path(plan.id)), mode)]);
+            return Ok(vec![bind(in_snapshot(plan.id, "fs"), mode)]);
         }
         let with_work = match plan.kind {
             Kind::Committed => {
@@ -89,22 +97,26 @@ impl Layout {
                 )))
             }
             Kind::View if plan.parents.len() == 1 => {
-                return Ok(vec![bind(string(&self.fs_path(plan.parents[0])), "ro")])
+                return Ok(vec![bind(in_snapshot(plan.parents[0], "fs"), "ro")])
             }
-            Kind::View => None,
-            Kind::Active => Some((
-                string(&self.work_path(plan.id)),
-                string(&self.fs_path(plan.id)),
-            )),
+            Kind::View => false,
+            Kind::Active => true,
         };
-        let overlay = |lower: &dyn Fn(u64) -> String| {
-            let mut options = self.overlay_options.clone();
-            if let Some((work, upper)) = &with_work {
-                options.push(format!("workdir={work}"));
-                options.push(format!("upperdir={upper}"));
+        let overlay = |lower: &dyn Fn(&mut String, u64)| {
+            let mut options = Vec::with_capacity(self.overlay_options.len() + 3);
+            options.extend(self.overlay_options.iter().cloned());
+            if with_work {
+                options.push(format!("workdir={}", in_snapshot(plan.id, "work")));
+                options.push(format!("upperdir={}", in_snapshot(plan.id, "fs")));
             }
-            let lowers: Vec<String> = plan.parents.iter().map(|&id| lower(id)).collect();
-            options.push(format!("lowerdir={}", lowers.join(":")));
+            let mut lowerdir = String::from("lowerdir=");
+            for (i, &id) in plan.parents.iter().enumerate() {
+                if i > 0 {
+                    lowerdir.push(':');
+                }
+                lower(&mut lowerdir, id);
+            }
+            options.push(lowerdir);
             Mount {
                 kind: "overlay".into(),
                 source: "overlay".into(),
@@ -112,11 +124,14 @@ impl Layout {
                 options,
             }
         };
-        let plain = overlay(&|id| string(&self.fs_path(id)));
+        let plain = overlay(&|out, id| {
+            out.push_str(&snapshots);
+            let _ = write!(out, "/{id}/fs");
+        });
         if self.fits(&plain) {
             return Ok(vec![plain]);
         }
-        let short = overlay(&|id| string(&self.link_path(id)));
+        let short = overlay(&|out, id| out.push_str(&self.link_path(id).to_string_lossy()));
         if !self.fits(&short) {
             return Err(Error::FailedPrecondition(format!(
                 "the mount options of snapshot {} ({} parents) do not fit in one page of {} \
@@ -134,7 +149,11 @@ impl Layout {
 
     /// Whether containerd's mount code (and [`Mount::mount`]) can pass `m` to mount(2).
     fn fits(&self, m: &Mount) -> bool {
-        MountCall::new(m, self.page_size).fits(self.page_size)
+        // The options joined by commas, as they are before any compaction: compaction only
+        // shortens them, so when these fit, the call's data fits (the common case, checked
+        // without building the call).
+        let joined = m.options.iter().map(|o| o.len() + 1).sum::<usize>();
+        joined <= self.page_size || MountCall::new(m, self.page_size).fits(self.page_size)
     }
 }
 
