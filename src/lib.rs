@@ -71,6 +71,7 @@ pub mod layout;
 pub mod service;
 pub mod snapshots;
 pub mod snapshotter;
+pub(crate) mod shared_flush;
 pub(crate) mod sync;
 
 pub use error::{Error, ErrorKind, Result};

@@ -16,7 +16,8 @@
 //! - `pending` queues the submitted records in submission order until they are published.
 //!
 //! Slow work (mkdir, chown, du, fsync of a layer) happens before the writer lock and is
-//! checked again when the record is decided under it. Records reach `visible` strictly in
+//! checked again when the record is decided under it. Concurrent Commits share their
+//! layer's syncfs (a shared flush with its own lock, taken with none of the others held). Records reach `visible` strictly in
 //! submission order: a writer whose ticket is durable publishes every pending record up to
 //! its own, since tickets become durable in order.
 //!
@@ -35,6 +36,7 @@ use crate::core::{
 use crate::error::{Error, Result};
 use crate::journal::{DirLock, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail};
 use crate::layout::{disk_usage, Entry, Layout, Mount};
+use crate::shared_flush::SharedFlush;
 use crate::sync::{Mutex, RwLock};
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
@@ -128,6 +130,8 @@ pub struct Snapshotter {
     writer: Mutex<Writer>,
     /// Records submitted but not yet in `visible`, in submission order.
     pending: Mutex<VecDeque<(Ticket, Record)>>,
+    /// The syncfs of Commits, shared by concurrent ones (see [`SharedFlush`]).
+    layer_sync: SharedFlush,
     options: Options,
     report: OpenReport,
     closed: AtomicBool,
@@ -224,6 +228,7 @@ impl Snapshotter {
             pending: Mutex::new(VecDeque::new()),
             layout,
             journal,
+            layer_sync: SharedFlush::default(),
             options,
             report,
             closed: AtomicBool::new(false),
@@ -476,7 +481,12 @@ impl Snapshotter {
         // Refuse bad requests before the slow work, and learn the id.
         let id = self.visible.read().decide(&cmd)?.id();
         let measured = disk_usage(&self.layout.fs_path(id))
-            .and_then(|usage| self.layout.make_durable(id).map(|()| usage))
+            .and_then(|usage| {
+                // One syncfs covers the whole file system: a Commit arriving while another
+                // one's runs waits for the next and shares it.
+                let sync = || self.layout.make_durable(id);
+                self.layer_sync.run(sync).map(|()| usage)
+            })
             .map_err(|e| self.recheck(&cmd, id, e))?;
         if let Command::Commit { usage, .. } = &mut cmd {
             *usage = measured;
