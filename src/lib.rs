@@ -69,9 +69,9 @@ pub mod error;
 pub mod journal;
 pub mod layout;
 pub mod service;
+pub(crate) mod shared_flush;
 pub mod snapshots;
 pub mod snapshotter;
-pub(crate) mod shared_flush;
 pub(crate) mod sync;
 
 pub use error::{Error, ErrorKind, Result};

@@ -146,7 +146,11 @@ mod tests {
             .collect();
         // Let every caller arrive and wait; only then may the first flush end.
         thread::sleep(Duration::from_millis(200));
-        assert_eq!(flushes.load(Ordering::SeqCst), 1, "no caller used the running flush");
+        assert_eq!(
+            flushes.load(Ordering::SeqCst),
+            1,
+            "no caller used the running flush"
+        );
         release.send(()).unwrap();
         for caller in callers {
             caller.join().unwrap().unwrap();
@@ -165,7 +169,10 @@ mod tests {
                 thread::spawn(move || {
                     shared.run(|| {
                         flushes.fetch_add(1, Ordering::SeqCst);
-                        Err(Error::io("syncfs", io::Error::from(io::ErrorKind::StorageFull)))
+                        Err(Error::io(
+                            "syncfs",
+                            io::Error::from(io::ErrorKind::StorageFull),
+                        ))
                     })
                 })
             })

@@ -172,6 +172,10 @@ fn oversized() -> Labels {
     created(5, Kind::Active, "n", None, oversized()),
     ErrorKind::InvalidArgument
 )]
+#[case::created_with_an_empty_label_value(
+    created(5, Kind::Active, "n", None, labels(&[("l", "x"), ("gone", "")])),
+    ErrorKind::FailedPrecondition
+)]
 #[case::committed_missing_key(
     committed(2, "nope", "n", Labels::new()),
     ErrorKind::FailedPrecondition
@@ -198,12 +202,20 @@ fn oversized() -> Labels {
     committed(2, "a2", "n", oversized()),
     ErrorKind::InvalidArgument
 )]
+#[case::committed_with_an_empty_label_value(
+    committed(2, "a2", "n", labels(&[("gone", "")])),
+    ErrorKind::FailedPrecondition
+)]
 #[case::removed_missing(removed(4, "nope"), ErrorKind::FailedPrecondition)]
 #[case::removed_wrong_id(removed(9, "a3"), ErrorKind::FailedPrecondition)]
 #[case::removed_with_children(removed(1, "c1"), ErrorKind::FailedPrecondition)]
 #[case::updated_missing(updated(4, "nope", Labels::new()), ErrorKind::FailedPrecondition)]
 #[case::updated_wrong_id(updated(3, "a3", Labels::new()), ErrorKind::FailedPrecondition)]
 #[case::updated_with_oversized_labels(updated(4, "a3", oversized()), ErrorKind::InvalidArgument)]
+#[case::updated_with_an_empty_label_value(
+    updated(4, "a3", labels(&[("gone", "")])),
+    ErrorKind::FailedPrecondition
+)]
 fn admit_refuses_each_record_that_does_not_fit(
     state: State,
     #[case] record: Record,
@@ -398,6 +410,10 @@ fn breaking(f: Damage) -> Damage {
 }), ErrorKind::FailedPrecondition)]
 #[case::empty_key(breaking(|cp| cp.snapshots[0].0 = String::new()), ErrorKind::InvalidArgument)]
 #[case::oversized_labels(breaking(|cp| snapshot_mut(cp, "a3").labels = oversized()), ErrorKind::InvalidArgument)]
+#[case::empty_label_value(
+    breaking(|cp| snapshot_mut(cp, "a3").labels = labels(&[("gone", "")])),
+    ErrorKind::FailedPrecondition
+)]
 fn from_checkpoint_refuses_each_broken_invariant(
     state: State,
     #[case] damage: Damage,

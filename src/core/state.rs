@@ -98,6 +98,16 @@ fn stored(labels: &Labels) -> Labels {
         .collect()
 }
 
+/// Checks labels read back from storage: valid, and as [`stored`] keeps them (a decided
+/// record never holds an empty value, which would mean "delete" in an Update).
+fn check_stored(labels: &Labels) -> Result<()> {
+    validate_labels(labels)?;
+    match labels.iter().find(|(_, v)| v.is_empty()) {
+        Some((k, _)) => refuse(format!("label {k:?} has an empty value")),
+        None => Ok(()),
+    }
+}
+
 impl State {
     /// An empty state whose first id is 1.
     pub fn new() -> State {
@@ -289,7 +299,7 @@ impl State {
                 ..
             } => {
                 validate_key("key", key)?;
-                validate_labels(labels)?;
+                check_stored(labels)?;
                 if *kind == Kind::Committed {
                     return refuse(format!("{key:?} created as committed"));
                 }
@@ -318,7 +328,7 @@ impl State {
                 ..
             } => {
                 validate_key("name", name)?;
-                validate_labels(labels)?;
+                check_stored(labels)?;
                 if live(key, *id)?.kind != Kind::Active {
                     return refuse(format!("{key:?} is not active"));
                 }
@@ -337,7 +347,7 @@ impl State {
             Record::Updated {
                 id, key, labels, ..
             } => {
-                validate_labels(labels)?;
+                check_stored(labels)?;
                 live(key, *id).map(|_| ())
             }
         }
@@ -548,7 +558,7 @@ impl State {
         let mut ids = BTreeSet::new();
         for (key, s) in cp.snapshots {
             validate_key("key", &key)?;
-            validate_labels(&s.labels)?;
+            check_stored(&s.labels)?;
             if s.id == 0 || s.id >= cp.next_id || !ids.insert(s.id) {
                 return refuse(format!("{key:?} has id {} (next id {})", s.id, cp.next_id));
             }
