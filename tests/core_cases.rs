@@ -1,62 +1,17 @@
 //! Fixed cases of the pure core, one row per error cell of containerd's contract
 //! (SEMANTICS.md), the Update field-path rules, and containerd's metastore cases.
 
-use overlaysnap::core::{Command, Filter, Kind, Labels, Record, State, Timestamp, Usage};
+use overlaysnap::core::{Command, Filter, Kind, Labels, Record, State, Usage};
 use overlaysnap::ErrorKind;
 use rstest::{fixture, rstest};
 
-const T0: Timestamp = Timestamp {
-    seconds: 1_700_000_000,
-    nanos: 0,
-};
-const T1: Timestamp = Timestamp {
-    seconds: 1_700_000_001,
-    nanos: 5,
-};
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+mod core_support;
+use core_support::{commit, labels, prepare, remove, view, T0, T1};
 
 fn run(state: &mut State, cmd: Command) -> Result<Record, ErrorKind> {
     let record = state.decide(&cmd).map_err(|e| e.kind())?;
     state.apply(&record);
     Ok(record)
-}
-
-fn prepare(key: &str, parent: Option<&str>) -> Command {
-    Command::Prepare {
-        key: key.into(),
-        parent: parent.map(Into::into),
-        labels: Labels::new(),
-        now: T0,
-    }
-}
-
-fn view(key: &str, parent: Option<&str>) -> Command {
-    Command::View {
-        key: key.into(),
-        parent: parent.map(Into::into),
-        labels: Labels::new(),
-        now: T0,
-    }
-}
-
-fn commit(name: &str, key: &str) -> Command {
-    Command::Commit {
-        name: name.into(),
-        key: key.into(),
-        labels: Labels::new(),
-        usage: Usage::default(),
-        now: T1,
-    }
-}
-
-fn remove(key: &str) -> Command {
-    Command::Remove { key: key.into() }
 }
 
 fn update(key: &str, l: Labels, paths: &[&str]) -> Command {

@@ -6,27 +6,14 @@
 
 use overlaysnap::core::{
     validate_labels, Checkpoint, Command, Filter, Info, Kind, Labels, Record, Snapshot, State,
-    Timestamp, Usage, MAX_LABEL_SIZE,
+    Usage, MAX_LABEL_SIZE,
 };
 use overlaysnap::ErrorKind;
 use rstest::{fixture, rstest};
 use std::collections::BTreeMap;
 
-const T0: Timestamp = Timestamp {
-    seconds: 1_700_000_000,
-    nanos: 0,
-};
-const T1: Timestamp = Timestamp {
-    seconds: 1_700_000_001,
-    nanos: 5,
-};
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
+mod core_support;
+use core_support::{commit, labels, prepare, view, T0, T1};
 
 fn run(state: &mut State, cmd: Command) -> Record {
     let record = state
@@ -34,37 +21,6 @@ fn run(state: &mut State, cmd: Command) -> Record {
         .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     state.apply(&record);
     record
-}
-
-fn prepare(key: &str, parent: Option<&str>) -> Command {
-    Command::Prepare {
-        key: key.into(),
-        parent: parent.map(Into::into),
-        labels: Labels::new(),
-        now: T0,
-    }
-}
-
-fn view(key: &str, parent: Option<&str>) -> Command {
-    Command::View {
-        key: key.into(),
-        parent: parent.map(Into::into),
-        labels: Labels::new(),
-        now: T0,
-    }
-}
-
-fn commit(name: &str, key: &str) -> Command {
-    Command::Commit {
-        name: name.into(),
-        key: key.into(),
-        labels: Labels::new(),
-        usage: Usage {
-            size: 512,
-            inodes: 1,
-        },
-        now: T1,
-    }
 }
 
 /// Committed `c1` (id 1), Active `a2` above it (id 2), View `v1` above it (id 3),
