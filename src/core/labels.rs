@@ -38,6 +38,11 @@ pub fn validate_key(what: &str, key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::InvalidArgument(format!("{what} must not be empty")));
     }
+    // Printable ASCII, the usual case, needs no decoding: every control character is
+    // below 0x20, 0x7f, or in U+0080..U+009F (encoded from 0xc2).
+    if key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if let Some((at, c)) = key.char_indices().find(|(_, c)| c.is_control()) {
         return Err(Error::InvalidArgument(format!(
             "{what} {key:?} has control character {:#04x} at byte {at}",
