@@ -179,8 +179,14 @@ fn check_invariants(state: &State) -> Result<(), TestCaseError> {
             .filter(|c| c.parent.as_deref() == Some(s.name.as_str()))
             .map(|c| c.name.as_str())
             .collect();
-        let indexed: Vec<&str> = state.children(&s.name).collect();
-        prop_assert_eq!(indexed, expected, "children index of {}", s.name);
+        prop_assert_eq!(
+            state.child_count(&s.name),
+            expected.len(),
+            "children count of {}",
+            s.name
+        );
+        let listed: Vec<&str> = state.children(&s.name).collect();
+        prop_assert_eq!(listed, expected, "children of {}", s.name);
         prop_assert_eq!(s.usage.is_some(), s.kind == model::Kind::Committed);
         prop_assert!(s.labels.values().all(|v| !v.is_empty()));
     }

@@ -86,8 +86,14 @@ pub fn check_invariants(state: &State) {
             .filter(|c| c.parent.as_deref() == Some(s.name.as_str()))
             .map(|c| c.name.as_str())
             .collect();
-        let indexed: Vec<&str> = state.children(&s.name).collect();
-        assert_eq!(indexed, expected, "children index of {:?}", s.name);
+        assert_eq!(
+            state.child_count(&s.name),
+            expected.len(),
+            "children count of {:?}",
+            s.name
+        );
+        let listed: Vec<&str> = state.children(&s.name).collect();
+        assert_eq!(listed, expected, "children of {:?}", s.name);
         assert_eq!(
             s.usage.is_some(),
             s.kind == model::Kind::Committed,

@@ -40,7 +40,11 @@ pub fn validate_key(what: &str, key: &str) -> Result<()> {
     }
     // Printable ASCII, the usual case, needs no decoding: every control character is
     // below 0x20, 0x7f, or in U+0080..U+009F (encoded from 0xc2).
-    if key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    // (A fold, not `all`: without the early exit the loop is vectorized.)
+    if key
+        .bytes()
+        .fold(true, |printable, b| printable & (0x20..0x7f).contains(&b))
+    {
         return Ok(());
     }
     if let Some((at, c)) = key.char_indices().find(|(_, c)| c.is_control()) {

@@ -1,4 +1,4 @@
-//! The snapshot state: every snapshot by key, the children index and the id counter.
+//! The snapshot state: every snapshot by key, the children counts and the id counter.
 
 use super::command::Command;
 use super::filter::Filter;
@@ -7,20 +7,30 @@ use super::kind::Kind;
 use super::labels::{validate_key, validate_labels, Labels};
 use super::record::Record;
 use crate::error::{Error, Result};
+use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A map by key or name. Hashed, not ordered: with containerd's keys (long digests that
 /// share prefixes) every comparison in an ordered map's search reaches into another heap
-/// string, and recovery spent most of its time there. SipHash with fixed keys keeps the
-/// core free of randomness; what must be ordered (Walk, checkpoints) is sorted on the way
-/// out.
-type Map<V> = HashMap<String, V, BuildHasherDefault<DefaultHasher>>;
+/// string, and recovery spent most of its time there. What must be ordered (Walk,
+/// checkpoints) is sorted on the way out.
+///
+/// foldhash with a fixed seed: fast on 70-byte digests (SipHash took a fifth of recovery)
+/// and free of randomness, as the core must be. A fixed seed gives no protection against
+/// keys chosen to collide; whoever can send keys to a snapshotter already controls the
+/// node's containers.
+type Map<V> = HashMap<String, V, FixedState>;
 
-/// A set of keys, hashed like [`Map`] and for the same reason.
-type Set = HashSet<String, BuildHasherDefault<DefaultHasher>>;
+/// Counts one more child of `parent`.
+fn add_child(children: &mut Map<usize>, parent: &str) {
+    match children.get_mut(parent) {
+        Some(count) => *count += 1,
+        None => {
+            children.insert(parent.to_owned(), 1);
+        }
+    }
+}
 
 /// One snapshot as the state holds it. Its key or name is the map key in [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +71,11 @@ pub struct State {
     /// Every snapshot by key (Active, View) or name (Committed): one namespace. Unordered:
     /// [`State::walk`] and [`State::checkpoint`] sort by name (byte order).
     snapshots: Map<Snapshot>,
-    /// Parent name → keys of its children. Invariant: `children[p]` is exactly the set of
-    /// snapshots whose parent is `p`, and holds no empty sets; kept up to date by `apply`,
-    /// never recomputed by scanning.
-    children: Map<Set>,
+    /// Parent name → how many snapshots have it as their parent. Invariant: exactly that
+    /// number, and no entry rather than 0; kept up to date by `apply`, never recomputed by
+    /// scanning. A count is all that decisions need ("has children?"); a Commit renames a
+    /// child without changing its parent, so it leaves the counts alone.
+    children: Map<usize>,
     /// The next id to hand out. Invariant: greater than every id ever issued, including
     /// those of removed snapshots, so ids are never reused.
     next_id: u64,
@@ -376,10 +387,7 @@ impl State {
                 at,
             } => {
                 if let Some(p) = &parent {
-                    self.children
-                        .entry(p.clone())
-                        .or_default()
-                        .insert(key.clone());
+                    add_child(&mut self.children, p);
                 }
                 self.snapshots.insert(
                     key,
@@ -406,10 +414,6 @@ impl State {
                 let Some(mut s) = self.snapshots.remove(&key) else {
                     return;
                 };
-                if let Some(siblings) = s.parent.as_ref().and_then(|p| self.children.get_mut(p)) {
-                    siblings.remove(&key);
-                    siblings.insert(name.clone());
-                }
                 s.kind = Kind::Committed;
                 s.labels = labels;
                 s.usage = Some(usage);
@@ -422,9 +426,9 @@ impl State {
                     return;
                 };
                 if let Some(p) = s.parent {
-                    if let Some(siblings) = self.children.get_mut(&p) {
-                        siblings.remove(&key);
-                        if siblings.is_empty() {
+                    if let Some(count) = self.children.get_mut(&p) {
+                        *count -= 1;
+                        if *count == 0 {
                             self.children.remove(&p);
                         }
                     }
@@ -495,16 +499,22 @@ impl State {
         infos.into_iter()
     }
 
-    /// Keys of the children of `key`, in byte order; empty when there are none.
+    /// Keys of the children of `key`, in byte order; empty when there are none. Scans
+    /// every snapshot (for tools and tests; decisions use the counts).
     pub fn children(&self, key: &str) -> impl Iterator<Item = &str> {
         let mut keys: Vec<&str> = self
-            .children
-            .get(key)
-            .into_iter()
-            .flat_map(|c| c.iter().map(String::as_str))
+            .snapshots
+            .iter()
+            .filter(|(_, s)| s.parent.as_deref() == Some(key))
+            .map(|(k, _)| k.as_str())
             .collect();
         keys.sort_unstable();
         keys.into_iter()
+    }
+
+    /// How many snapshots have `key` as their parent, from the counts kept by `apply`.
+    pub fn child_count(&self, key: &str) -> usize {
+        self.children.get(key).copied().unwrap_or(0)
     }
 
     /// Every live id with its key or name, ordered by id.
@@ -566,22 +576,18 @@ impl State {
                 return refuse(format!("{key:?} is {} with usage {:?}", s.kind, s.usage));
             }
             if let Some(p) = &s.parent {
-                state
-                    .children
-                    .entry(p.clone())
-                    .or_default()
-                    .insert(key.clone());
+                add_child(&mut state.children, p);
             }
             if state.snapshots.insert(key.clone(), s).is_some() {
                 return refuse(format!("{key:?} appears twice"));
             }
         }
-        for (p, kids) in &state.children {
+        for (p, count) in &state.children {
             match state.snapshots.get(p) {
                 Some(ps) if ps.kind == Kind::Committed => {}
                 _ => {
                     return refuse(format!(
-                        "parent {p:?} of {kids:?} is missing or not committed"
+                        "parent {p:?} of {count} snapshots is missing or not committed"
                     ))
                 }
             }
