@@ -1,0 +1,505 @@
+//! Crash-point exploration (CrashMonkey / ALICE style) of the whole snapshotter: the
+//! layout and the journal on one [`SimFs`], which counts every file-system call and keeps
+//! apart what a power loss would keep (ext4's rules read strictly: file data after its
+//! fdatasync, names after an fsync of their directory, everything after syncfs).
+//!
+//! From a small fixed pre-state (a committed `base`, an active `a` on it, and garbage for
+//! Cleanup), every sequence of up to 3 operations over a small alphabet is run once to
+//! count its calls, then once per crash point: the machine dies right after call `k`, for
+//! every `k` from 0 (before the first call) to the last call ("no crash"). A fixed number
+//! of longer random sequences (a seeded generator) get the same treatment. After each crash
+//! the snapshotter is reopened on the durable image with [`Snapshotter::open_with_fs`]
+//! (recovery and reconciliation as in production) and must show:
+//! - the state of the reference model (`overlaysnap-model`) after some prefix of the issued
+//!   operations that holds every acknowledged one, and no damage;
+//! - the directories of every live snapshot: `fs` (and `work` for Active), and for a
+//!   Committed one exactly the files written into it before its Commit, byte for byte;
+//! - after one Cleanup, exactly the live ids in `ROOT/snapshots` (no `new-*`, `rm-*` or
+//!   orphan) and only live, resolvable links in `ROOT/l`.
+
+use overlaysnap::core::{Kind, Labels};
+use overlaysnap::layout::{FileKind, FileSystem, SimFs};
+use overlaysnap::snapshotter::UPPERDIR_LABEL;
+use overlaysnap::{ErrorKind, Options, Snapshotter};
+use overlaysnap_model as model;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The snapshotter root inside the simulated file system.
+const ROOT: &str = "/var/lib/overlaysnap";
+
+/// One operation of a sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    /// Prepare `key` (labelled `p=key`) on `parent`.
+    Prepare(&'static str, Option<&'static str>),
+    /// View `key` (labelled `p=key`) of `parent`.
+    View(&'static str, Option<&'static str>),
+    /// Commit the Active `key` (second) as `name` (first), labelled `c=name`.
+    Commit(&'static str, &'static str),
+    /// Remove `key`.
+    Remove(&'static str),
+    /// Set label `u` of `key` to `value` (second).
+    Update(&'static str, &'static str),
+    /// Cleanup.
+    Cleanup,
+    /// Write file `file` (second) into the layer of the Active `key` through the file
+    /// system, unsynced, as a container would; skipped when `key` is not Active.
+    Write(&'static str, &'static str),
+}
+
+/// What the snapshots should be: the reference model plus the files of every layer.
+#[derive(Debug, Clone)]
+struct Reference {
+    model: model::Model,
+    /// The files written into each Active or Committed snapshot, by key.
+    files: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+/// The snapshots as the snapshotter shows them: kind, parent and labels by name.
+type Observed = BTreeMap<String, (Kind, Option<String>, Labels)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn kind_of(kind: model::Kind) -> Kind {
+    match kind {
+        model::Kind::View => Kind::View,
+        model::Kind::Active => Kind::Active,
+        model::Kind::Committed => Kind::Committed,
+    }
+}
+
+fn error_kind(e: model::ErrKind) -> ErrorKind {
+    match e {
+        model::ErrKind::NotFound => ErrorKind::NotFound,
+        model::ErrKind::AlreadyExists => ErrorKind::AlreadyExists,
+        model::ErrKind::FailedPrecondition => ErrorKind::FailedPrecondition,
+        model::ErrKind::InvalidArgument => ErrorKind::InvalidArgument,
+    }
+}
+
+/// The bytes `Write(key, file)` writes.
+fn contents(key: &str, file: &str) -> Vec<u8> {
+    format!("{file} written into {key}\n").into_bytes()
+}
+
+impl Reference {
+    fn new() -> Reference {
+        Reference {
+            model: model::Model::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn is_active(&self, key: &str) -> bool {
+        self.model
+            .stat(key)
+            .is_ok_and(|s| s.kind == model::Kind::Active)
+    }
+
+    /// Applies `op`; its expected outcome (the error kind of a refusal).
+    fn apply(&mut self, op: &Op) -> Result<(), ErrorKind> {
+        let m = &mut self.model;
+        let now = (0, 0);
+        let outcome = match *op {
+            Op::Prepare(key, parent) => m
+                .prepare(key, parent, &labels(&[("p", key)]), now)
+                .map(drop),
+            Op::View(key, parent) => m.view(key, parent, &labels(&[("p", key)]), now).map(drop),
+            Op::Commit(name, key) => m
+                .commit(name, key, &labels(&[("c", name)]), (0, 0), now)
+                .map(drop),
+            Op::Remove(key) => m.remove(key),
+            Op::Update(key, value) => m
+                .update(
+                    key,
+                    &labels(&[("u", value)]),
+                    &["labels.u".to_string()],
+                    now,
+                )
+                .map(drop),
+            Op::Cleanup => return Ok(()),
+            Op::Write(key, file) => {
+                if self.is_active(key) {
+                    self.files
+                        .entry(key.to_string())
+                        .or_default()
+                        .insert(file.to_string(), contents(key, file));
+                }
+                return Ok(());
+            }
+        };
+        outcome.map_err(error_kind)?;
+        match *op {
+            Op::Prepare(key, _) => {
+                self.files.insert(key.to_string(), BTreeMap::new());
+            }
+            Op::Commit(name, key) => {
+                let files = self.files.remove(key).unwrap_or_default();
+                self.files.insert(name.to_string(), files);
+            }
+            Op::Remove(key) => {
+                self.files.remove(key);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn observed(&self) -> Observed {
+        self.model
+            .snaps
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    (kind_of(s.kind), s.parent.clone(), s.labels.clone()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs `op` on `sn`, whose file system is `fs`. `Write` of a key that `reference` (before
+/// `op`) does not know as Active does nothing.
+fn execute(
+    sn: &Snapshotter,
+    fs: &SimFs,
+    reference: &Reference,
+    op: &Op,
+) -> overlaysnap::Result<()> {
+    match *op {
+        Op::Prepare(key, parent) => sn.prepare(key, parent, labels(&[("p", key)])).map(drop),
+        Op::View(key, parent) => sn.view(key, parent, labels(&[("p", key)])).map(drop),
+        Op::Commit(name, key) => sn.commit(name, key, labels(&[("c", name)])),
+        Op::Remove(key) => sn.remove(key),
+        Op::Update(key, value) => sn
+            .update(key, labels(&[("u", value)]), &["labels.u".to_string()])
+            .map(drop),
+        Op::Cleanup => sn.cleanup().map(drop),
+        Op::Write(key, file) => {
+            if !reference.is_active(key) {
+                return Ok(());
+            }
+            let upper = upper_dir(&sn.stat(key)?.labels);
+            let path = upper.join(file);
+            let io = |e| overlaysnap::Error::io(format!("writing {}", path.display()), e);
+            fs.create_file(&path).map_err(io)?;
+            fs.write_at(&path, 0, &contents(key, file)).map_err(io)
+        }
+    }
+}
+
+/// The layer directory named by the upperdir label.
+fn upper_dir(labels: &Labels) -> PathBuf {
+    PathBuf::from(&labels[UPPERDIR_LABEL])
+}
+
+fn open(fs: &SimFs, options: &Options) -> overlaysnap::Result<Snapshotter> {
+    Snapshotter::open_with_fs(Arc::new(fs.clone()), ROOT, options.clone())
+}
+
+/// The pre-state every sequence starts from, with everything durable: the committed
+/// `base` (id 1) holding `base.txt`, the Active `a` (id 2) on it holding `a.txt`, the
+/// directory of a removed snapshot (id 3), leftovers `new-old` and `rm-old` and a
+/// dangling link in `l/`, and a checkpoint (so the first records count towards the next).
+fn pre_state(options: &Options) -> (SimFs, Reference) {
+    let fs = SimFs::new();
+    let sn = open(
+        &fs,
+        &Options {
+            sync_remove: false,
+            ..options.clone()
+        },
+    )
+    .expect("open the pre-state");
+    let mut reference = Reference::new();
+    for op in [
+        Op::Prepare("a0", None),
+        Op::Write("a0", "base.txt"),
+        Op::Commit("base", "a0"),
+        Op::Prepare("a", Some("base")),
+        Op::Write("a", "a.txt"),
+        Op::Prepare("gone", None),
+        Op::Remove("gone"),
+    ] {
+        execute(&sn, &fs, &reference, &op).expect("build the pre-state");
+        reference
+            .apply(&op)
+            .expect("the pre-state's operations succeed");
+    }
+    sn.checkpoint().expect("checkpoint the pre-state");
+    drop(sn);
+    let root = Path::new(ROOT);
+    for dir in [
+        "snapshots/new-old",
+        "snapshots/new-old/fs",
+        "snapshots/rm-old",
+    ] {
+        fs.create_dir(&root.join(dir)).unwrap();
+    }
+    fs.symlink(Path::new("../snapshots/99/fs"), &root.join("l/zz"))
+        .unwrap();
+    fs.syncfs(root).unwrap();
+    (fs.crash(), reference)
+}
+
+/// One crash state: `ops` run on a copy of `pre`, the machine dying after call `k` of
+/// the sequence (`None`: never), then the checks of the module documentation. Returns
+/// how many calls the sequence made (all of them when not crashed).
+fn crash_state(
+    pre: &(SimFs, Reference),
+    options: &Options,
+    ops: &[Op],
+    k: Option<u64>,
+    trace: bool,
+) -> Result<u64, String> {
+    let fs = pre.0.crash();
+    let sn = open(&fs, options).map_err(|e| format!("open the pre-state: {e}"))?;
+    let start = fs.calls();
+    if trace {
+        fs.record_trace();
+    }
+    if let Some(k) = k {
+        fs.crash_after(start + k);
+    }
+    let mut reference = pre.1.clone();
+    // candidates[i]: the reference after the first i operations.
+    let mut candidates = vec![reference.clone()];
+    let mut acknowledged = 0;
+    for op in ops {
+        let before = reference.clone();
+        let expected = reference.apply(op);
+        let got = execute(&sn, &fs, &before, op);
+        candidates.push(reference.clone());
+        if fs.crashed() {
+            // In flight when the machine died; an Ok that comes anyway is still a promise.
+            acknowledged += usize::from(got.is_ok());
+            break;
+        }
+        if got.as_ref().map_err(|e| e.kind()) != expected.as_ref().map_err(|e| *e) {
+            return Err(format!("{op:?}: expected {expected:?}, got {got:?}"));
+        }
+        acknowledged += 1;
+    }
+    let calls = fs.calls() - start;
+    drop(sn);
+    let image = fs.crash();
+    check_recovered(&image, options, &candidates[acknowledged..])
+        .map_err(|e| {
+            let trace = fs.trace();
+            let at = k.map_or(usize::MAX, |k| k as usize);
+            let near: Vec<&String> = trace.iter().skip(at.saturating_sub(8)).take(10).collect();
+            format!("{e}\n  calls around the crash point: {near:#?}")
+        })
+        .map(|()| calls)
+}
+
+/// The checks after a crash: `candidates` are the references the recovered state may
+/// equal (after each prefix that holds every acknowledged operation).
+fn check_recovered(
+    image: &SimFs,
+    options: &Options,
+    candidates: &[Reference],
+) -> Result<(), String> {
+    let sn = open(image, options).map_err(|e| format!("reopen after the crash: {e}"))?;
+    let report = sn.open_report().clone();
+    if !report.damaged.is_empty() {
+        return Err(format!("damage reported: {report:?}"));
+    }
+    let mut infos = Vec::new();
+    sn.walk(&[], |info| {
+        infos.push(info);
+        Ok(())
+    })
+    .map_err(|e| format!("walk: {e}"))?;
+    let observed: Observed = infos
+        .iter()
+        .map(|i| {
+            let mut labels = i.labels.clone();
+            labels.remove(UPPERDIR_LABEL);
+            (i.name.clone(), (i.kind, i.parent.clone(), labels))
+        })
+        .collect();
+    let Some(reference) = candidates.iter().find(|r| r.observed() == observed) else {
+        return Err(format!(
+            "recovered {observed:#?}\nwhich is none of the allowed states {:#?}",
+            candidates
+                .iter()
+                .map(Reference::observed)
+                .collect::<Vec<_>>()
+        ));
+    };
+    let mut live = BTreeSet::new();
+    for info in &infos {
+        let upper = upper_dir(&info.labels);
+        let id = upper
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        live.insert(id);
+        let is_dir = |p: &Path| image.metadata(p).is_ok_and(|m| m.kind == FileKind::Dir);
+        if !is_dir(&upper) {
+            return Err(format!("{}: {} is missing", info.name, upper.display()));
+        }
+        if info.kind == Kind::Active && !is_dir(&upper.with_file_name("work")) {
+            return Err(format!("{}: its work directory is missing", info.name));
+        }
+        if info.kind == Kind::Committed {
+            let found = files_in(image, &upper)?;
+            let want = reference.files.get(&info.name).cloned().unwrap_or_default();
+            if found != want {
+                return Err(format!(
+                    "committed {} holds {found:?}, expected {want:?}",
+                    info.name
+                ));
+            }
+        }
+    }
+    sn.cleanup().map_err(|e| format!("cleanup: {e}"))?;
+    let snapshots = Path::new(ROOT).join("snapshots");
+    let entries: BTreeSet<String> = image
+        .read_dir(&snapshots)
+        .map_err(|e| format!("list snapshots: {e}"))?
+        .into_iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    if entries != live {
+        return Err(format!(
+            "after Cleanup snapshots/ holds {entries:?}, expected the live ids {live:?}"
+        ));
+    }
+    let links = Path::new(ROOT).join("l");
+    for name in image.read_dir(&links).map_err(|e| format!("list l: {e}"))? {
+        if image.metadata(&links.join(&name)).is_err() {
+            return Err(format!("after Cleanup the link l/{name:?} dangles"));
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (relative path → contents).
+fn files_in(fs: &SimFs, dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for name in fs
+            .read_dir(&d)
+            .map_err(|e| format!("list {}: {e}", d.display()))?
+        {
+            let path = d.join(name);
+            let md = fs.symlink_metadata(&path).map_err(|e| e.to_string())?;
+            match md.kind {
+                FileKind::Dir => todo.push(path),
+                _ => {
+                    let bytes = fs.read_file(&path).map_err(|e| e.to_string())?;
+                    let rel = path.strip_prefix(dir).expect("under dir");
+                    out.insert(rel.display().to_string(), bytes);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every crash point of `ops` (after call 0, 1, … and never); the number of crash states.
+fn explore(pre: &(SimFs, Reference), options: &Options, ops: &[Op]) -> u64 {
+    let fail = |k: Option<u64>, e: String| -> ! {
+        // Run it again recording the calls, for the message.
+        let detail = crash_state(pre, options, ops, k, true).err().unwrap_or(e);
+        panic!("sequence {ops:?}, crash after call {k:?} of the sequence: {detail}")
+    };
+    let calls = crash_state(pre, options, ops, None, false).unwrap_or_else(|e| fail(None, e));
+    for k in 0..calls {
+        if let Err(e) = crash_state(pre, options, ops, Some(k), false) {
+            fail(Some(k), e);
+        }
+    }
+    calls + 1
+}
+
+/// Runs `explore` over `sequences` on two threads; (crash states, sequences).
+fn explore_all(pre: &(SimFs, Reference), options: &Options, sequences: &[Vec<Op>]) -> u64 {
+    let next = AtomicUsize::new(0);
+    let states = Mutex::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(ops) = sequences.get(i) else { break };
+                let n = explore(pre, options, ops);
+                *states.lock().unwrap() += n;
+            });
+        }
+    });
+    let n = *states.lock().unwrap();
+    n
+}
+
+/// The options of the exhaustive part: directories deleted at Remove, and a checkpoint
+/// every second record, so that sequences cross checkpoints.
+fn options() -> Options {
+    Options {
+        sync_remove: true,
+        upperdir_label: true,
+        checkpoint_every: 2,
+        ..Options::default()
+    }
+}
+
+/// The alphabet of the exhaustive part, over the pre-state's `base` and `a`.
+fn alphabet() -> Vec<Op> {
+    vec![
+        Op::Prepare("n", None),
+        Op::Prepare("m", Some("base")),
+        Op::View("w", Some("base")),
+        Op::Commit("c", "a"),
+        Op::Commit("d", "n"),
+        Op::Remove("a"),
+        Op::Remove("base"),
+        Op::Update("base", "1"),
+        Op::Cleanup,
+        Op::Write("a", "x.txt"),
+        Op::Write("n", "y.txt"),
+    ]
+}
+
+#[test]
+fn every_crash_point_of_every_short_sequence() {
+    let started = Instant::now();
+    let options = options();
+    let pre = pre_state(&options);
+    let alphabet = alphabet();
+    let mut sequences: Vec<Vec<Op>> = vec![Vec::new()];
+    let mut last: Vec<Vec<Op>> = vec![Vec::new()];
+    for _ in 0..3 {
+        last = last
+            .iter()
+            .flat_map(|s| {
+                alphabet.iter().map(move |op| {
+                    let mut s = s.clone();
+                    s.push(op.clone());
+                    s
+                })
+            })
+            .collect();
+        sequences.extend(last.iter().cloned());
+    }
+    let states = explore_all(&pre, &options, &sequences);
+    eprintln!(
+        "explored {states} crash states over {} sequences of up to 3 operations ({} ops in \
+         the alphabet) in {:.1?}",
+        sequences.len(),
+        alphabet.len(),
+        started.elapsed()
+    );
+}
