@@ -8,6 +8,7 @@ use super::probe::OverlayFeatures;
 use super::temp::InFlight;
 use super::{Layout, REMOVING_PREFIX};
 use crate::error::{Error, Result};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -224,14 +225,52 @@ fn parse_id(name: &str) -> Option<u64> {
     (id.to_string() == name).then_some(id)
 }
 
-/// Creates `root` (0700) when missing and returns it absolute and canonical, refusing a
-/// path that overlay mount options cannot carry.
+/// Creates `root` (0700) when missing, makes its name durable, and returns it absolute and
+/// canonical, refusing a path that overlay mount options cannot carry.
+///
+/// Durable name (found by `tests/crash_points.rs`): records are acknowledged once synced in
+/// `ROOT/journal`, and the journal fsyncs `ROOT` itself, but nothing made the entry of a
+/// freshly created `ROOT` in its parent durable, so a power loss could take the whole root
+/// and every acknowledged record with it. So the directory holding each component created
+/// here is fsynced, and the one holding the root always (an earlier process may have
+/// created the root and died before it was durable). A directory this process may not read
+/// (and so cannot fsync) is skipped with a warning rather than refusing the root.
 fn create_root(fs: &dyn FileSystem, root: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(root)
+        .map_err(|e| Error::io(format!("cannot resolve root {}", root.display()), e))?;
+    let missing: Vec<PathBuf> = absolute
+        .ancestors()
+        .filter(
+            |dir| matches!(fs.symlink_metadata(dir), Err(e) if e.kind() == io::ErrorKind::NotFound),
+        )
+        .map(Path::to_path_buf)
+        .collect();
     fs.create_dir_all(root, 0o700)
         .map_err(|e| Error::io(format!("cannot create root {}", root.display()), e))?;
     let root = fs
         .canonicalize(root)
         .map_err(|e| Error::io(format!("cannot resolve root {}", root.display()), e))?;
+    let holders: BTreeSet<&Path> = missing
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([root.as_path()])
+        .filter_map(Path::parent)
+        .collect();
+    for dir in holders {
+        match fs.sync_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot fsync a directory holding the root; its creation may not be durable");
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot sync {} to make the root durable", dir.display()),
+                    e,
+                ))
+            }
+        }
+    }
     match root.to_str() {
         Some(s) if !s.contains([',', ':']) => Ok(root),
         _ => Err(Error::InvalidArgument(format!(
