@@ -25,8 +25,8 @@ pub struct DirBackend {
 
 impl DirBackend {
     /// Opens the directory `dir` of `fs` as [`FsBackend::open`](super::FsBackend::open)
-    /// does: creates it if missing and then makes its name durable (`fsync` of its parent),
-    /// and locks it with [`FileSystem::lock`].
+    /// does: creates it if missing, makes its name durable (`fsync` of its parent, on every
+    /// open: see there why), and locks it with [`FileSystem::lock`].
     pub fn open(fs: Arc<dyn FileSystem>, dir: impl AsRef<Path>) -> Result<DirBackend> {
         let dir = dir.as_ref().to_path_buf();
         let missing =
@@ -35,10 +35,10 @@ impl DirBackend {
             fs.create_dir_all(&dir, 0o777).map_err(|e| {
                 Error::io(format!("creating journal directory {}", dir.display()), e)
             })?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs.sync_dir(parent)
-                    .map_err(|e| Error::io(format!("syncing directory {}", parent.display()), e))?;
-            }
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent)
+                .map_err(|e| Error::io(format!("syncing directory {}", parent.display()), e))?;
         }
         let lock = fs.lock(&dir)?;
         Ok(DirBackend {

@@ -16,7 +16,8 @@
 //! Every fallible call of the trait counts as one *call*, numbered from 1 over the life of
 //! the disk. [`SimFs::crash_after`]`(n)` lets calls up to `n` run and fails every later one
 //! with `EIO`, as if the machine died right after call `n`; [`SimFs::crash`] then yields
-//! the disk a reboot finds: only the durable versions reachable from the root. There are
+//! the disk a reboot finds: only the durable versions reachable from the root, and
+//! [`SimFs::restart`] the disk the next process finds when only the process died. There are
 //! no mounts, no other processes (no locks) and one device.
 
 use super::fs::{FileKind, FileStat, FileSystem};
@@ -329,6 +330,21 @@ impl SimFs {
     /// The calls recorded since [`SimFs::record_trace`], one line each: number, call, path.
     pub fn trace(&self) -> Vec<String> {
         self.disk.lock().trace.clone().unwrap_or_default()
+    }
+
+    /// The disk the next process finds after this one died with the machine still running
+    /// (SIGKILL): a new, independent file system holding everything written, durable or
+    /// not (what was not durable still is not: a later [`SimFs::crash`] loses it), with a
+    /// call count of 0 and no crash point.
+    pub fn restart(&self) -> SimFs {
+        let old = self.disk.lock();
+        SimFs {
+            disk: Arc::new(Mutex::new(Disk {
+                inodes: old.inodes.clone(),
+                next_ino: old.next_ino,
+                ..Disk::default()
+            })),
+        }
     }
 
     /// The disk a reboot after a power loss finds: a new, independent file system holding
