@@ -24,8 +24,8 @@ use overlaysnap::{ErrorKind, Options, Snapshotter};
 use overlaysnap_model as model;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The snapshotter root inside the simulated file system.
@@ -477,22 +477,25 @@ fn explore(start: &Start, options: &Options, ops: &[Op]) -> u64 {
     calls + 1
 }
 
-/// Runs [`explore`] over `sequences` on two threads; the number of crash states.
-fn explore_all(start: &Start, options: &Options, sequences: &[Vec<Op>]) -> u64 {
+/// One sequence to explore: where it starts, the options, the operations.
+type Job<'a> = (&'a Start, &'a Options, Vec<Op>);
+
+/// Runs [`explore`] over `jobs` on two threads; the number of crash states.
+fn explore_all(jobs: &[Job<'_>]) -> u64 {
     let next = AtomicUsize::new(0);
-    let states = Mutex::new(0);
+    let states = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..2 {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(ops) = sequences.get(i) else { break };
-                let n = explore(start, options, ops);
-                *states.lock().unwrap() += n;
+            scope.spawn(|| {
+                while let Some((start, options, ops)) =
+                    jobs.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    states.fetch_add(explore(start, options, ops), Ordering::Relaxed);
+                }
             });
         }
     });
-    let n = *states.lock().unwrap();
-    n
+    states.into_inner()
 }
 
 /// The options of the exhaustive part: directories deleted at Remove, and a checkpoint
@@ -521,6 +524,14 @@ fn alphabet() -> Vec<Op> {
         Op::Write("a", "x.txt"),
         Op::Write("n", "y.txt"),
     ]
+}
+
+/// `sequences`, each from `start` with `options`.
+fn jobs<'a>(start: &'a Start, options: &'a Options, sequences: &[Vec<Op>]) -> Vec<Job<'a>> {
+    sequences
+        .iter()
+        .map(|ops| (start, options, ops.clone()))
+        .collect()
 }
 
 /// Every sequence of up to `len` operations over `alphabet`, the empty one first.
@@ -552,7 +563,7 @@ fn every_crash_point_of_every_short_sequence() {
     // The opening of the pre-state (recovery and reconciliation) on its own, then the
     // sequences after it.
     let states = explore(&pre_state(&options, true), &options, &[])
-        + explore_all(&pre_state(&options, false), &options, &sequences);
+        + explore_all(&jobs(&pre_state(&options, false), &options, &sequences));
     eprintln!(
         "explored {states} crash states over {} sequences of up to 3 operations ({} in the \
          alphabet) in {:.1?}",
@@ -574,11 +585,112 @@ fn every_crash_point_from_a_fresh_root() {
         Op::Remove("n"),
     ];
     let sequences = sequences(&alphabet, 3);
-    let states = explore_all(&fresh_disk(), &options, &sequences);
+    let states = explore_all(&jobs(&fresh_disk(), &options, &sequences));
     eprintln!(
         "explored {states} crash states over {} sequences of up to 3 operations on a fresh \
          root (its creation included) in {:.1?}",
         sequences.len(),
+        started.elapsed()
+    );
+}
+
+/// A seeded xorshift64* generator: the random sequences are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> Option<&'a str> {
+        (!from.is_empty()).then(|| from[self.below(from.len())])
+    }
+}
+
+/// Keys and names of the random sequences (few, so that some collide and are refused).
+const KEYS: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
+
+/// A random operation for the state `reference`: mostly ones that succeed.
+fn random_op(rng: &mut Rng, reference: &Reference) -> Op {
+    let names: Vec<&str> = KEYS
+        .iter()
+        .chain(["base", "a"].iter())
+        .copied()
+        .filter(|k| reference.model.stat(k).is_ok())
+        .collect();
+    let of_kind = |kind: model::Kind| -> Vec<&str> {
+        names
+            .iter()
+            .copied()
+            .filter(|k| reference.model.stat(k).is_ok_and(|s| s.kind == kind))
+            .collect()
+    };
+    let (committed, active) = (
+        of_kind(model::Kind::Committed),
+        of_kind(model::Kind::Active),
+    );
+    let fresh = KEYS[rng.below(KEYS.len())];
+    let parent = if rng.below(4) == 0 {
+        None
+    } else {
+        rng.pick(&committed)
+    };
+    let op = match rng.below(100) {
+        0..=24 => Some(Op::Prepare(fresh, parent)),
+        25..=34 => Some(Op::View(fresh, parent)),
+        35..=54 => rng.pick(&active).map(|k| Op::Commit(fresh, k)),
+        55..=69 => rng.pick(&names).map(Op::Remove),
+        70..=77 => rng
+            .pick(&names)
+            .map(|k| Op::Update(k, ["1", "2"][rng.below(2)])),
+        78..=84 => Some(Op::Cleanup),
+        _ => rng
+            .pick(&active)
+            .map(|k| Op::Write(k, ["f0", "f1", "f2"][rng.below(3)])),
+    };
+    op.unwrap_or(Op::Prepare(fresh, None))
+}
+
+/// How many random sequences, and their lengths.
+const RANDOM_SEQUENCES: usize = 100;
+const RANDOM_LENGTH: std::ops::RangeInclusive<usize> = 5..=12;
+
+#[test]
+fn every_crash_point_of_random_longer_sequences() {
+    let started = Instant::now();
+    let mut rng = Rng(0x5eed_c0ff_ee00_0001);
+    let mut runs = Vec::new();
+    for round in 0..RANDOM_SEQUENCES {
+        let options = Options {
+            sync_remove: round % 2 == 0,
+            checkpoint_every: 1 + rng.below(4) as u64,
+            ..options()
+        };
+        let pre = pre_state(&options, false);
+        let len =
+            RANDOM_LENGTH.start() + rng.below(RANDOM_LENGTH.end() - RANDOM_LENGTH.start() + 1);
+        let mut reference = pre.reference.clone();
+        let ops: Vec<Op> = (0..len)
+            .map(|_| {
+                let op = random_op(&mut rng, &reference);
+                let _ = reference.apply(&op);
+                op
+            })
+            .collect();
+        runs.push((pre, options, ops));
+    }
+    let ops_total: usize = runs.iter().map(|(_, _, ops)| ops.len()).sum();
+    let jobs: Vec<Job<'_>> = runs
+        .iter()
+        .map(|(pre, options, ops)| (pre, options, ops.clone()))
+        .collect();
+    let states = explore_all(&jobs);
+    eprintln!(
+        "explored {states} crash states over {RANDOM_SEQUENCES} random sequences of \
+         {RANDOM_LENGTH:?} operations ({ops_total} in all) in {:.1?}",
         started.elapsed()
     );
 }
