@@ -14,6 +14,8 @@
 //!   operations that holds every acknowledged one, and no damage;
 //! - the directories of every live snapshot: `fs` (and `work` for Active), and for a
 //!   Committed one exactly the files written into it before its Commit, byte for byte;
+//! - a working snapshotter: a new Prepare succeeds (its id's directory is free, even where
+//!   the directory of a lost record survived);
 //! - after one Cleanup, exactly the live ids in `ROOT/snapshots` (no `new-*`, `rm-*` or
 //!   orphan) and only live, resolvable links in `ROOT/l`.
 
@@ -24,8 +26,8 @@ use overlaysnap::{ErrorKind, Options, Snapshotter};
 use overlaysnap_model as model;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The snapshotter root inside the simulated file system.
@@ -217,6 +219,9 @@ struct Start {
     reference: Reference,
     /// Whether the crash points include those of the opening itself.
     crash_in_open: bool,
+    /// What the power loss keeps: [`SimFs::crash`] (only what was synced) or
+    /// [`SimFs::crash_keeping_names`].
+    power_loss: fn(&SimFs) -> SimFs,
 }
 
 /// The pre-state most sequences start from, with everything durable: the committed
@@ -266,6 +271,7 @@ fn pre_state(options: &Options, crash_in_open: bool) -> Start {
         image: fs.crash(),
         reference,
         crash_in_open,
+        power_loss: SimFs::crash,
     }
 }
 
@@ -281,6 +287,7 @@ fn fresh_disk() -> Start {
         image: fs.crash(),
         reference: Reference::new(),
         crash_in_open: true,
+        power_loss: SimFs::crash,
     }
 }
 
@@ -288,14 +295,14 @@ fn fresh_disk() -> Start {
 /// machine dying after call `k` (counted from the first call of the opening when
 /// `start.crash_in_open`, else from the first call of `ops`; `None`: never), then the
 /// checks of the module documentation. Returns how many calls could have been crash
-/// points (all of them when not crashed).
+/// points (all of them when not crashed), and what recovery did.
 fn crash_state(
     start: &Start,
     options: &Options,
     ops: &[Op],
     k: Option<u64>,
     trace: bool,
-) -> Result<u64, String> {
+) -> Result<(u64, Tally), String> {
     let fs = start.image.restart();
     if trace {
         fs.record_trace();
@@ -340,14 +347,44 @@ fn crash_state(
         Err(e) => return Err(format!("open: {e}")),
     };
     let calls = fs.calls() - first;
-    let image = fs.crash();
-    check_recovered(&image, options, &candidates[acknowledged..]).map_err(|e| {
+    let image = (start.power_loss)(&fs);
+    let tally = check_recovered(&image, options, &candidates[acknowledged..]).map_err(|e| {
         let trace = fs.trace();
         let at = (first + k.unwrap_or(calls)) as usize;
         let near = &trace[at.saturating_sub(8).min(trace.len())..(at + 2).min(trace.len())];
         format!("{e}\n  calls around the crash point: {near:#?}")
     })?;
-    Ok(calls)
+    Ok((calls, tally))
+}
+
+/// What the crash states of an exploration showed.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    /// Crash states explored.
+    states: u64,
+    /// Directories of Active or View snapshots that reopening re-created.
+    recreated: usize,
+    /// Directories of unissued ids that reopening deleted.
+    unissued: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.states += other.states;
+        self.recreated += other.recreated;
+        self.unissued += other.unissued;
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} crash states (reopening re-created {} directories and deleted {} of \
+             unissued ids)",
+            self.states, self.recreated, self.unissued
+        )
+    }
 }
 
 /// The checks after a crash: `candidates` are the references the recovered state may
@@ -356,7 +393,7 @@ fn check_recovered(
     image: &SimFs,
     options: &Options,
     candidates: &[Reference],
-) -> Result<(), String> {
+) -> Result<Tally, String> {
     let sn = open(image, options).map_err(|e| format!("reopen after the crash: {e}"))?;
     let report = sn.open_report().clone();
     if !report.damaged.is_empty() {
@@ -388,12 +425,7 @@ fn check_recovered(
     let mut live = BTreeSet::new();
     for info in &infos {
         let upper = upper_dir(&info.labels);
-        let id = upper
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        live.insert(id);
+        live.insert(id_of(&upper));
         let is_dir = |p: &Path| image.metadata(p).is_ok_and(|m| m.kind == FileKind::Dir);
         if !is_dir(&upper) {
             return Err(format!("{}: {} is missing", info.name, upper.display()));
@@ -412,6 +444,12 @@ fn check_recovered(
             }
         }
     }
+    // The recovered snapshotter takes new snapshots (the next id's directory is free).
+    let after = "after-crash";
+    sn.prepare(after, None, Labels::new())
+        .map_err(|e| format!("prepare after recovery: {e}"))?;
+    let upper = upper_dir(&sn.stat(after).map_err(|e| e.to_string())?.labels);
+    live.insert(id_of(&upper));
     sn.cleanup().map_err(|e| format!("cleanup: {e}"))?;
     let snapshots = Path::new(ROOT).join("snapshots");
     let entries: BTreeSet<String> = image
@@ -431,7 +469,20 @@ fn check_recovered(
             return Err(format!("after Cleanup the link l/{name:?} dangles"));
         }
     }
-    Ok(())
+    Ok(Tally {
+        states: 1,
+        recreated: report.recreated.len(),
+        unissued: report.unissued.len(),
+    })
+}
+
+/// The id directory's name of the layer directory `upper` (`ROOT/snapshots/<id>/fs`).
+fn id_of(upper: &Path) -> String {
+    upper
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Every file under `dir` (relative path → contents).
@@ -458,8 +509,8 @@ fn files_in(fs: &SimFs, dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String>
     Ok(out)
 }
 
-/// Every crash point of `ops` (after call 0, 1, … and never); the number of crash states.
-fn explore(start: &Start, options: &Options, ops: &[Op]) -> u64 {
+/// Every crash point of `ops` (after call 0, 1, … and never).
+fn explore(start: &Start, options: &Options, ops: &[Op]) -> Tally {
     let fail = |k: Option<u64>, e: String| -> ! {
         // Run it again recording the calls, for the message.
         let detail = crash_state(start, options, ops, k, true).err().unwrap_or(e);
@@ -468,34 +519,37 @@ fn explore(start: &Start, options: &Options, ops: &[Op]) -> u64 {
             start.what
         )
     };
-    let calls = crash_state(start, options, ops, None, false).unwrap_or_else(|e| fail(None, e));
+    let (calls, mut tally) =
+        crash_state(start, options, ops, None, false).unwrap_or_else(|e| fail(None, e));
     for k in 0..calls {
-        if let Err(e) = crash_state(start, options, ops, Some(k), false) {
-            fail(Some(k), e);
+        match crash_state(start, options, ops, Some(k), false) {
+            Ok((_, t)) => tally += t,
+            Err(e) => fail(Some(k), e),
         }
     }
-    calls + 1
+    tally
 }
 
 /// One sequence to explore: where it starts, the options, the operations.
 type Job<'a> = (&'a Start, &'a Options, Vec<Op>);
 
-/// Runs [`explore`] over `jobs` on two threads; the number of crash states.
-fn explore_all(jobs: &[Job<'_>]) -> u64 {
+/// Runs [`explore`] over `jobs` on two threads.
+fn explore_all(jobs: &[Job<'_>]) -> Tally {
     let next = AtomicUsize::new(0);
-    let states = AtomicU64::new(0);
+    let tally = Mutex::new(Tally::default());
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
                 while let Some((start, options, ops)) =
                     jobs.get(next.fetch_add(1, Ordering::Relaxed))
                 {
-                    states.fetch_add(explore(start, options, ops), Ordering::Relaxed);
+                    let t = explore(start, options, ops);
+                    *tally.lock().unwrap() += t;
                 }
             });
         }
     });
-    states.into_inner()
+    tally.into_inner().unwrap()
 }
 
 /// The options of the exhaustive part: directories deleted at Remove, and a checkpoint
@@ -554,6 +608,17 @@ fn sequences(alphabet: &[Op], len: usize) -> Vec<Vec<Op>> {
     all
 }
 
+/// The alphabet of the sequences on a fresh root.
+fn fresh_alphabet() -> Vec<Op> {
+    vec![
+        Op::Prepare("n", None),
+        Op::Write("n", "y.txt"),
+        Op::Commit("d", "n"),
+        Op::View("w", Some("d")),
+        Op::Remove("n"),
+    ]
+}
+
 #[test]
 fn every_crash_point_of_every_short_sequence() {
     let started = Instant::now();
@@ -562,10 +627,10 @@ fn every_crash_point_of_every_short_sequence() {
     let sequences = sequences(&alphabet, 3);
     // The opening of the pre-state (recovery and reconciliation) on its own, then the
     // sequences after it.
-    let states = explore(&pre_state(&options, true), &options, &[])
-        + explore_all(&jobs(&pre_state(&options, false), &options, &sequences));
+    let mut states = explore(&pre_state(&options, true), &options, &[]);
+    states += explore_all(&jobs(&pre_state(&options, false), &options, &sequences));
     eprintln!(
-        "explored {states} crash states over {} sequences of up to 3 operations ({} in the \
+        "explored {states} over {} sequences of up to 3 operations ({} in the \
          alphabet) in {:.1?}",
         sequences.len() + 1,
         alphabet.len(),
@@ -577,19 +642,43 @@ fn every_crash_point_of_every_short_sequence() {
 fn every_crash_point_from_a_fresh_root() {
     let started = Instant::now();
     let options = options();
-    let alphabet = [
-        Op::Prepare("n", None),
-        Op::Write("n", "y.txt"),
-        Op::Commit("d", "n"),
-        Op::View("w", Some("d")),
-        Op::Remove("n"),
-    ];
-    let sequences = sequences(&alphabet, 3);
+    let sequences = sequences(&fresh_alphabet(), 3);
     let states = explore_all(&jobs(&fresh_disk(), &options, &sequences));
     eprintln!(
-        "explored {states} crash states over {} sequences of up to 3 operations on a fresh \
+        "explored {states} over {} sequences of up to 3 operations on a fresh \
          root (its creation included) in {:.1?}",
         sequences.len(),
+        started.elapsed()
+    );
+}
+
+/// `start` with power losses that keep every name change (see
+/// [`SimFs::crash_keeping_names`]).
+fn keeping_names(start: Start) -> Start {
+    Start {
+        what: format!("{}, names surviving the power loss", start.what),
+        power_loss: SimFs::crash_keeping_names,
+        ..start
+    }
+}
+
+#[test]
+fn every_crash_point_of_every_two_op_sequence_when_names_survive() {
+    let started = Instant::now();
+    let options = options();
+    let pre = keeping_names(pre_state(&options, false));
+    let fresh = keeping_names(fresh_disk());
+    let mut jobs = jobs(&pre, &options, &sequences(&alphabet(), 2));
+    jobs.extend(self::jobs(
+        &fresh,
+        &options,
+        &sequences(&fresh_alphabet(), 2),
+    ));
+    let states = explore_all(&jobs);
+    eprintln!(
+        "explored {states} over {} sequences of up to 2 operations, unsynced \
+         names surviving the power loss, in {:.1?}",
+        jobs.len(),
         started.elapsed()
     );
 }
@@ -689,7 +778,7 @@ fn every_crash_point_of_random_longer_sequences() {
         .collect();
     let states = explore_all(&jobs);
     eprintln!(
-        "explored {states} crash states over {RANDOM_SEQUENCES} random sequences of \
+        "explored {states} over {RANDOM_SEQUENCES} random sequences of \
          {RANDOM_LENGTH:?} operations ({ops_total} in all) in {:.1?}",
         started.elapsed()
     );
@@ -709,13 +798,14 @@ fn every_kill_of_the_first_open_then_every_crash_point() {
         Op::Write("n", "y.txt"),
         Op::Commit("d", "n"),
     ];
-    let calls = crash_state(&fresh, &options, &[], None, false).expect("a clean first opening");
-    let mut states = 0;
+    let (calls, _) =
+        crash_state(&fresh, &options, &[], None, false).expect("a clean first opening");
+    let mut states = Tally::default();
     for k in 0..=calls {
         states += explore(&killed_in_first_open(&fresh, &options, k), &options, &ops);
     }
     eprintln!(
-        "explored {states} crash states after {} kills of the first opening in {:.1?}",
+        "explored {states} after {} kills of the first opening in {:.1?}",
         calls + 1,
         started.elapsed()
     );
@@ -734,6 +824,7 @@ fn killed_in_first_open(fresh: &Start, options: &Options, k: u64) -> Start {
         image: fs.restart(),
         reference: Reference::new(),
         crash_in_open: true,
+        power_loss: SimFs::crash,
     }
 }
 

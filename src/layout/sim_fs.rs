@@ -352,6 +352,19 @@ impl SimFs {
     /// count of 0 and no crash point. A disk whose every change was synced (by
     /// [`FileSystem::syncfs`]) comes back whole, so this is also how to copy one.
     pub fn crash(&self) -> SimFs {
+        self.power_loss(false)
+    }
+
+    /// The disk a reboot finds after a power loss that came just after the file system
+    /// wrote out every name change (directories and links as they are now) but no file
+    /// data that was not synced: what a metadata-journaling file system may leave after a
+    /// journal commit of its own. The other extreme from [`SimFs::crash`]: unsynced names
+    /// survive, so a directory installed for a record that was lost is found.
+    pub fn crash_keeping_names(&self) -> SimFs {
+        self.power_loss(true)
+    }
+
+    fn power_loss(&self, keep_names: bool) -> SimFs {
         let old = self.disk.lock();
         let mut disk = Disk {
             inodes: HashMap::new(),
@@ -363,7 +376,11 @@ impl SimFs {
             if disk.inodes.contains_key(&ino) {
                 continue;
             }
-            let node = old.inodes[&ino].durable.clone();
+            let inode = &old.inodes[&ino];
+            let node = match inode.now.content {
+                Content::Dir(_) | Content::Symlink(_) if keep_names => inode.now.clone(),
+                _ => inode.durable.clone(),
+            };
             if let Content::Dir(entries) = &node.content {
                 todo.extend(entries.values().copied());
             }
