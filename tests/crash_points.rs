@@ -291,18 +291,39 @@ fn fresh_disk() -> Start {
     }
 }
 
-/// One crash state: the snapshotter opened on a copy of `start` and `ops` run on it, the
-/// machine dying after call `k` (counted from the first call of the opening when
-/// `start.crash_in_open`, else from the first call of `ops`; `None`: never), then the
-/// checks of the module documentation. Returns how many calls could have been crash
-/// points (all of them when not crashed), and what recovery did.
-fn crash_state(
+/// A run that ended in a crash (or not).
+struct Run {
+    /// The disk as the machine left it.
+    fs: SimFs,
+    /// The number of the call from which crash points count.
+    first: u64,
+    /// How many calls could have been crash points (all of them when not crashed).
+    calls: u64,
+    /// The references the recovered state may equal: after each prefix of the issued
+    /// operations that holds every acknowledged one.
+    allowed: Vec<Reference>,
+}
+
+impl Run {
+    /// `error`, with the calls around crash point `k` when they were recorded.
+    fn explain(&self, error: String, k: Option<u64>) -> String {
+        let trace = self.fs.trace();
+        let at = (self.first + k.unwrap_or(self.calls)) as usize;
+        let near = &trace[at.saturating_sub(8).min(trace.len())..(at + 2).min(trace.len())];
+        format!("{error}\n  calls around the crash point: {near:#?}")
+    }
+}
+
+/// The snapshotter opened on a copy of `start` and `ops` run on it, the machine dying
+/// after call `k` (counted from the first call of the opening when `start.crash_in_open`,
+/// else from the first call of `ops`; `None`: never).
+fn run(
     start: &Start,
     options: &Options,
     ops: &[Op],
     k: Option<u64>,
     trace: bool,
-) -> Result<(u64, Tally), String> {
+) -> Result<Run, String> {
     let fs = start.image.restart();
     if trace {
         fs.record_trace();
@@ -346,15 +367,62 @@ fn crash_state(
         Err(_) if fs.crashed() => 0,
         Err(e) => return Err(format!("open: {e}")),
     };
-    let calls = fs.calls() - first;
-    let image = (start.power_loss)(&fs);
-    let tally = check_recovered(&image, options, &candidates[acknowledged..]).map_err(|e| {
-        let trace = fs.trace();
-        let at = (first + k.unwrap_or(calls)) as usize;
-        let near = &trace[at.saturating_sub(8).min(trace.len())..(at + 2).min(trace.len())];
-        format!("{e}\n  calls around the crash point: {near:#?}")
-    })?;
-    Ok((calls, tally))
+    Ok(Run {
+        calls: fs.calls() - first,
+        fs,
+        first,
+        allowed: candidates.split_off(acknowledged),
+    })
+}
+
+/// One crash state: [`run`], a power loss, and the checks of the module documentation.
+/// Returns how many calls could have been crash points, and what recovery did.
+fn crash_state(
+    start: &Start,
+    options: &Options,
+    ops: &[Op],
+    k: Option<u64>,
+    trace: bool,
+) -> Result<(u64, Tally), String> {
+    let run = run(start, options, ops, k, trace)?;
+    let image = (start.power_loss)(&run.fs);
+    let tally = check_recovered(&image, options, &run.allowed).map_err(|e| run.explain(e, k))?;
+    Ok((run.calls, tally))
+}
+
+/// Every crash point of `ops`, each followed by a second power loss at every crash point
+/// of the recovery (the opening on the first crash's image), then the checks.
+fn explore_recovery(start: &Start, options: &Options, ops: &[Op]) -> Tally {
+    let fail = |k: Option<u64>, j: u64, e: String| -> ! {
+        panic!(
+            "from {}, sequence {ops:?}, crash after call {k:?}, then after call {j} of the \
+             recovery: {e}",
+            start.what
+        )
+    };
+    let calls = run(start, options, ops, None, false)
+        .unwrap_or_else(|e| fail(None, 0, e))
+        .calls;
+    let mut tally = Tally::default();
+    for k in (0..calls).map(Some).chain([None]) {
+        let first = run(start, options, ops, k, false).unwrap_or_else(|e| fail(k, 0, e));
+        let image = (start.power_loss)(&first.fs);
+        for j in 0.. {
+            let recovering = image.restart();
+            recovering.crash_after(j);
+            match open(&recovering, options) {
+                Ok(_) => break,
+                Err(e) if !recovering.crashed() => fail(k, j, format!("recovery: {e}")),
+                Err(_) => {}
+            }
+            let again = (start.power_loss)(&recovering);
+            match check_recovered(&again, options, &first.allowed) {
+                Ok(t) => tally += t,
+                Err(e) => fail(k, j, e),
+            }
+        }
+    }
+    tally
 }
 
 /// What the crash states of an exploration showed.
@@ -679,6 +747,34 @@ fn every_crash_point_of_every_two_op_sequence_when_names_survive() {
         "explored {states} over {} sequences of up to 2 operations, unsynced \
          names surviving the power loss, in {:.1?}",
         jobs.len(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn every_crash_point_of_the_recovery_after_every_crash_point_of_one_operation() {
+    let started = Instant::now();
+    let options = options();
+    let short = |alphabet: &[Op]| sequences(alphabet, 1);
+    let starts = [
+        (pre_state(&options, false), short(&alphabet())),
+        (
+            keeping_names(pre_state(&options, false)),
+            short(&alphabet()),
+        ),
+        (fresh_disk(), short(&fresh_alphabet())),
+    ];
+    let mut states = Tally::default();
+    let mut count = 0;
+    for (start, sequences) in &starts {
+        for ops in sequences {
+            states += explore_recovery(start, &options, ops);
+            count += 1;
+        }
+    }
+    eprintln!(
+        "explored {states} over {count} sequences of up to 1 operation, with a second power \
+         loss at every crash point of the recovery, in {:.1?}",
         started.elapsed()
     );
 }
