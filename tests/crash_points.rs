@@ -6,9 +6,13 @@
 //! From a small fixed pre-state (a committed `base`, an active `a` on it, and garbage for
 //! Cleanup), every sequence of up to 3 operations over a small alphabet is run once to
 //! count its calls, then once per crash point: the machine dies right after call `k`, for
-//! every `k` from 0 (before the first call) to the last call ("no crash"). A fixed number
-//! of longer random sequences (a seeded generator) get the same treatment. After each crash
-//! the snapshotter is reopened on the durable image with [`Snapshotter::open_with_fs`]
+//! every `k` from 0 (before the first call) to the last call ("no crash"). The same is done
+//! for the opening of the pre-state, for sequences on a fresh root (its creation and first
+//! opening included), for a fixed number of longer random sequences (a seeded generator),
+//! after a process killed at every point of a first opening, with power losses that keep
+//! every unsynced name ([`SimFs::crash_keeping_names`]), and with a second power loss at
+//! every crash point of the recovery. After each crash the snapshotter is reopened on the
+//! durable image with [`Snapshotter::open_with_fs`]
 //! (recovery and reconciliation as in production) and must show:
 //! - the state of the reference model (`overlaysnap-model`) after some prefix of the issued
 //!   operations that holds every acknowledged one, and no damage;
