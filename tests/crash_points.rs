@@ -509,9 +509,17 @@ fn check_recovered(
             let found = files_in(image, &upper)?;
             let want = reference.files.get(&info.name).cloned().unwrap_or_default();
             if found != want {
+                let text = |files: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, String> {
+                    files
+                        .iter()
+                        .map(|(n, b)| (n.clone(), String::from_utf8_lossy(b).into_owned()))
+                        .collect()
+                };
                 return Err(format!(
-                    "committed {} holds {found:?}, expected {want:?}",
-                    info.name
+                    "committed {} holds {:?}, expected {:?}",
+                    info.name,
+                    text(&found),
+                    text(&want)
                 ));
             }
         }
