@@ -52,6 +52,8 @@ enum Op {
     Update(&'static str, &'static str),
     /// Cleanup.
     Cleanup,
+    /// Checkpoint.
+    Checkpoint,
     /// Write file `file` (second) into the layer of the Active `key` through the file
     /// system, unsynced, as a container would; skipped when `key` is not Active.
     Write(&'static str, &'static str),
@@ -132,7 +134,7 @@ impl Reference {
                     now,
                 )
                 .map(drop),
-            Op::Cleanup => return Ok(()),
+            Op::Cleanup | Op::Checkpoint => return Ok(()),
             Op::Write(key, file) => {
                 if self.is_active(key) {
                     self.files
@@ -191,6 +193,7 @@ fn execute(
             .update(key, labels(&[("u", value)]), &["labels.u".to_string()])
             .map(drop),
         Op::Cleanup => sn.cleanup().map(drop),
+        Op::Checkpoint => sn.checkpoint(),
         Op::Write(key, file) => {
             if !reference.is_active(key) {
                 return Ok(());
@@ -223,8 +226,8 @@ struct Start {
     reference: Reference,
     /// Whether the crash points include those of the opening itself.
     crash_in_open: bool,
-    /// What the power loss keeps: [`SimFs::crash`] (only what was synced) or
-    /// [`SimFs::crash_keeping_names`].
+    /// What the crash keeps: [`SimFs::crash`] (only what was synced),
+    /// [`SimFs::crash_keeping_names`], or [`SimFs::restart`] (a killed process: everything).
     power_loss: fn(&SimFs) -> SimFs,
 }
 
@@ -438,6 +441,8 @@ struct Tally {
     recreated: usize,
     /// Directories of unissued ids that reopening deleted.
     unissued: usize,
+    /// Crash states in which the operation in flight survived.
+    in_flight_kept: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -445,6 +450,7 @@ impl std::ops::AddAssign for Tally {
         self.states += other.states;
         self.recreated += other.recreated;
         self.unissued += other.unissued;
+        self.in_flight_kept += other.in_flight_kept;
     }
 }
 
@@ -452,9 +458,9 @@ impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} crash states (reopening re-created {} directories and deleted {} of \
-             unissued ids)",
-            self.states, self.recreated, self.unissued
+            "{} crash states (the operation in flight survived in {}; reopening re-created \
+             {} directories and deleted {} of unissued ids)",
+            self.states, self.in_flight_kept, self.recreated, self.unissued
         )
     }
 }
@@ -485,7 +491,7 @@ fn check_recovered(
             (i.name.clone(), (i.kind, i.parent.clone(), labels))
         })
         .collect();
-    let Some(reference) = candidates.iter().find(|r| r.observed() == observed) else {
+    let Some(matched) = candidates.iter().position(|r| r.observed() == observed) else {
         return Err(format!(
             "recovered {observed:#?}\nwhich is none of the allowed states {:#?}",
             candidates
@@ -494,6 +500,7 @@ fn check_recovered(
                 .collect::<Vec<_>>()
         ));
     };
+    let reference = &candidates[matched];
     let mut live = BTreeSet::new();
     for info in &infos {
         let upper = upper_dir(&info.labels);
@@ -553,6 +560,7 @@ fn check_recovered(
         states: 1,
         recreated: report.recreated.len(),
         unissued: report.unissued.len(),
+        in_flight_kept: u64::from(matched > 0),
     })
 }
 
@@ -742,6 +750,37 @@ fn keeping_names(start: Start) -> Start {
     }
 }
 
+/// `start` with the process killed instead of a power loss: nothing written is lost
+/// ([`SimFs::restart`]), so the operation in flight may survive.
+fn killed(start: Start) -> Start {
+    Start {
+        what: format!("{}, the process killed", start.what),
+        power_loss: SimFs::restart,
+        ..start
+    }
+}
+
+#[test]
+fn every_kill_point_of_every_two_op_sequence() {
+    let started = Instant::now();
+    let options = options();
+    let pre = killed(pre_state(&options, false));
+    let fresh = killed(fresh_disk());
+    let mut jobs = jobs(&pre, &options, &sequences(&alphabet(), 2));
+    jobs.extend(self::jobs(
+        &fresh,
+        &options,
+        &sequences(&fresh_alphabet(), 2),
+    ));
+    let states = explore_all(&jobs);
+    eprintln!(
+        "explored {states} over {} sequences of up to 2 operations, the process killed \
+         instead of a power loss, in {:.1?}",
+        jobs.len(),
+        started.elapsed()
+    );
+}
+
 #[test]
 fn every_crash_point_of_every_two_op_sequence_when_names_survive() {
     let started = Instant::now();
@@ -843,7 +882,8 @@ fn random_op(rng: &mut Rng, reference: &Reference) -> Op {
         70..=77 => rng
             .pick(&names)
             .map(|k| Op::Update(k, ["1", "2"][rng.below(2)])),
-        78..=84 => Some(Op::Cleanup),
+        78..=81 => Some(Op::Cleanup),
+        82..=84 => Some(Op::Checkpoint),
         _ => rng
             .pick(&active)
             .map(|k| Op::Write(k, ["f0", "f1", "f2"][rng.below(3)])),
