@@ -34,13 +34,16 @@ use crate::core::{
     Command, Filter, Info, Kind, Labels, MountPlan, Record, State, Timestamp, Usage,
 };
 use crate::error::{Error, Result};
-use crate::journal::{DirLock, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail};
-use crate::layout::{disk_usage, Entry, Layout, Mount};
+use crate::journal::{
+    DirBackend, DirLock, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail,
+};
+use crate::layout::{Entry, FileSystem, Layout, Mount};
 use crate::shared_flush::SharedFlush;
 use crate::sync::{Mutex, RwLock};
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// containerd's label that carries the upper directory when [`Options::upperdir_label`] is
@@ -135,8 +138,9 @@ pub struct Snapshotter {
     options: Options,
     report: OpenReport,
     closed: AtomicBool,
-    /// Held for the snapshotter's lifetime: one process per root.
-    _lock: DirLock,
+    /// Held for the snapshotter's lifetime: one process per root. `None` only on a file
+    /// system no other process can reach ([`FileSystem::lock`]).
+    _lock: Option<DirLock>,
 }
 
 impl std::fmt::Debug for Snapshotter {
@@ -168,19 +172,31 @@ impl Snapshotter {
                 let (journal, recovery) = LogJournal::open_dir(layout.root().join("journal"))?;
                 (Box::new(journal), recovery)
             }
-            JournalChoice::Memory => {
-                let logged = layout.root().join("journal");
-                if logged.exists() {
-                    return Err(Error::FailedPrecondition(format!(
-                        "{} holds a log journal: opening it with the memory journal would \
-                         discard its snapshots; open it with the log journal",
-                        layout.root().display()
-                    )));
-                }
-                let journal = MemoryJournal::new();
-                let recovery = journal.recover()?;
+            JournalChoice::Memory => memory_journal(&layout)?,
+        };
+        Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
+    }
+
+    /// Opens the snapshotter at `root` of the file system `fs` as [`Snapshotter::open`]
+    /// does, with every file-system call of the layout and of the journal (a
+    /// [`DirBackend`] at `ROOT/journal`) going to `fs`. With a
+    /// [`SimFs`](crate::layout::SimFs), crash tests run the production code over a disk
+    /// that forgets what was not made durable. Mounting stays the host's: the returned
+    /// mounts name paths of `fs`.
+    pub fn open_with_fs(
+        fs: Arc<dyn FileSystem>,
+        root: impl AsRef<Path>,
+        options: Options,
+    ) -> Result<Snapshotter> {
+        let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
+        let lock = fs.lock(layout.root())?;
+        let (journal, recovery): (Box<dyn Journal>, Recovery) = match options.journal {
+            JournalChoice::Log => {
+                let backend = DirBackend::open(fs, layout.root().join("journal"))?;
+                let (journal, recovery) = LogJournal::open(backend)?;
                 (Box::new(journal), recovery)
             }
+            JournalChoice::Memory => memory_journal(&layout)?,
         };
         Snapshotter::assemble(layout, lock, journal, recovery, options)
     }
@@ -195,12 +211,12 @@ impl Snapshotter {
     ) -> Result<Snapshotter> {
         let layout = Layout::open(root.as_ref(), &options.mount_options)?;
         let lock = DirLock::acquire(layout.root())?;
-        Snapshotter::assemble(layout, lock, journal, recovery, options)
+        Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
     }
 
     fn assemble(
         layout: Layout,
-        lock: DirLock,
+        lock: Option<DirLock>,
         journal: Box<dyn Journal>,
         recovery: Recovery,
         options: Options,
@@ -480,7 +496,9 @@ impl Snapshotter {
         };
         // Refuse bad requests before the slow work, and learn the id.
         let id = self.visible.read().decide(&cmd)?.id();
-        let measured = disk_usage(&self.layout.fs_path(id))
+        let measured = self
+            .layout
+            .usage(id)
             .and_then(|usage| {
                 // One syncfs covers the whole file system: a Commit arriving while another
                 // one's runs waits for the next and shares it.
@@ -570,12 +588,13 @@ impl Snapshotter {
             (s.id, s.kind, s.usage)
         };
         match kind {
-            Kind::Active => disk_usage(&self.layout.fs_path(id)).map_err(|e| {
-                match self.visible.read().get(key) {
+            Kind::Active => self
+                .layout
+                .usage(id)
+                .map_err(|e| match self.visible.read().get(key) {
                     Some(s) if s.id == id => e,
                     _ => Error::NotFound(format!("snapshot {key:?} was removed while measured")),
-                }
-            }),
+                }),
             _ => Ok(stored.unwrap_or_default()),
         }
     }
@@ -626,6 +645,21 @@ fn replaced(cmd: &Command) -> Error {
     Error::FailedPrecondition(format!(
         "snapshot {key:?} (or its parent) was removed and created again during the call; retry"
     ))
+}
+
+/// A memory journal for the root of `layout`, refused when the root holds a log journal.
+fn memory_journal(layout: &Layout) -> Result<(Box<dyn Journal>, Recovery)> {
+    let logged = layout.root().join("journal");
+    if layout.file_system().metadata(&logged).is_ok() {
+        return Err(Error::FailedPrecondition(format!(
+            "{} holds a log journal: opening it with the memory journal would \
+             discard its snapshots; open it with the log journal",
+            layout.root().display()
+        )));
+    }
+    let journal = MemoryJournal::new();
+    let recovery = journal.recover()?;
+    Ok((Box::new(journal), recovery))
 }
 
 /// Makes the directories match a recovered state (see the module documentation).

@@ -12,6 +12,8 @@
 //!   share one `fdatasync`.
 //! - [`FsBackend`]: the real storage (std::fs, `fdatasync` of files, `fsync` of the
 //!   directory), locked against other processes with a [`DirLock`].
+//! - [`DirBackend`]: a directory of any [`FileSystem`](crate::layout::FileSystem), so that
+//!   the journal can live on the same simulated disk as the layout.
 //! - [`SimBackend`]: a simulated directory that keeps written and durable contents apart and
 //!   fails on cue; [`FaultyJournal`] is the real [`LogJournal`] code running over it, so the
 //!   framing and recovery code that ships is the code that gets crash-tested.
@@ -35,6 +37,7 @@
 pub mod backend;
 mod checkpoint;
 pub mod codec;
+mod dir_backend;
 pub mod frame;
 mod group;
 pub mod lock;
@@ -44,6 +47,7 @@ mod sim;
 
 pub use backend::{Backend, FsBackend};
 pub use checkpoint::checkpoint_file;
+pub use dir_backend::DirBackend;
 pub use lock::DirLock;
 pub use log::{segment_file, LogJournal};
 pub use memory::MemoryJournal;

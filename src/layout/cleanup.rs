@@ -8,13 +8,12 @@
 //! run after the lock is released: garbage never becomes live again, because ids are never
 //! reused and temporary names are unique.
 
-use super::dirs::{mount_points, Entry};
+use super::dirs::Entry;
 use super::links::link_name;
 use super::Layout;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 
@@ -54,8 +53,11 @@ impl Layout {
         }
         let wanted: HashSet<OsString> = live.iter().map(|&id| link_name(id).into()).collect();
         let context = || format!("cannot list {}", self.links.display());
-        for entry in fs::read_dir(&self.links).map_err(|e| Error::io(context(), e))? {
-            let name = entry.map_err(|e| Error::io(context(), e))?.file_name();
+        let names = self
+            .fs
+            .read_dir(&self.links)
+            .map_err(|e| Error::io(context(), e))?;
+        for name in names {
             if !wanted.contains(&name) && !in_flight(&name) {
                 garbage.links.push(name);
             }
@@ -72,7 +74,7 @@ impl Layout {
         let mounts = if garbage.entries.is_empty() {
             Vec::new()
         } else {
-            mount_points()?
+            self.fs.mount_points()?
         };
         for name in garbage.entries {
             match self.remove_entry(&name, &mounts) {
@@ -86,7 +88,7 @@ impl Layout {
         }
         for name in garbage.links {
             let path = self.links.join(&name);
-            match fs::remove_file(&path) {
+            match self.fs.remove_file(&path) {
                 Ok(()) => removed.push(path),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {

@@ -1,17 +1,18 @@
 //! The directories of a root: opening (creating) a root, the paths of a snapshot, listing
 //! `ROOT/snapshots` and removing a snapshot directory.
 
+use super::fs::{FileKind, FileSystem, RealFs};
 use super::mounter::page_size;
 use super::mounts::overlay_options;
-use super::probe::{supports_d_type, OverlayFeatures};
+use super::probe::OverlayFeatures;
 use super::temp::InFlight;
 use super::{Layout, REMOVING_PREFIX};
 use crate::error::{Error, Result};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::fs::{self, DirBuilder, Permissions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Owner of a file: what a new snapshot's `fs` inherits from its parent's `fs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,9 +40,20 @@ impl Layout {
     /// Creates `root` (0700), `root/snapshots` (0700) and `root/l` (0700) when missing and
     /// refuses a file system without `d_type` (containerd's check and message).
     pub fn open(root: impl AsRef<Path>, mount_options: &[String]) -> Result<Layout> {
-        let root = create_root(root.as_ref())?;
-        let features = OverlayFeatures::probe(&root);
-        Layout::at(root, mount_options, features)
+        Layout::open_on(Arc::new(RealFs), root, mount_options)
+    }
+
+    /// Opens the root `root` of the file system `fs` as [`Layout::open`] does; the overlay
+    /// features come from [`FileSystem::overlay_features`]. Every later file-system call of
+    /// the layout goes to `fs`.
+    pub fn open_on(
+        fs: Arc<dyn FileSystem>,
+        root: impl AsRef<Path>,
+        mount_options: &[String],
+    ) -> Result<Layout> {
+        let root = create_root(&*fs, root.as_ref())?;
+        let features = fs.overlay_features(&root);
+        Layout::at(fs, root, mount_options, features)
     }
 
     /// Opens the root `root` as [`Layout::open`] does, with the host's overlay features
@@ -51,11 +63,18 @@ impl Layout {
         mount_options: &[String],
         features: OverlayFeatures,
     ) -> Result<Layout> {
-        Layout::at(create_root(root.as_ref())?, mount_options, features)
+        let root = create_root(&RealFs, root.as_ref())?;
+        Layout::at(Arc::new(RealFs), root, mount_options, features)
     }
 
-    fn at(root: PathBuf, mount_options: &[String], features: OverlayFeatures) -> Result<Layout> {
+    fn at(
+        fs: Arc<dyn FileSystem>,
+        root: PathBuf,
+        mount_options: &[String],
+        features: OverlayFeatures,
+    ) -> Result<Layout> {
         let layout = Layout {
+            fs,
             snapshots: root.join("snapshots"),
             links: root.join("l"),
             root,
@@ -63,9 +82,9 @@ impl Layout {
             page_size: page_size(),
             in_flight: InFlight::default(),
         };
-        create_private_dir(&layout.snapshots)?;
-        create_private_dir(&layout.links)?;
-        if !supports_d_type(&layout.root)? {
+        layout.create_private_dir(&layout.snapshots)?;
+        layout.create_private_dir(&layout.links)?;
+        if !layout.fs.supports_d_type(&layout.root)? {
             return Err(Error::FailedPrecondition(format!(
                 "{} does not support d_type. If the backing filesystem is xfs, please reformat \
                  with ftype=1 to enable d_type support",
@@ -73,6 +92,11 @@ impl Layout {
             )));
         }
         Ok(layout)
+    }
+
+    /// The file system the layout lives on.
+    pub fn file_system(&self) -> &Arc<dyn FileSystem> {
+        &self.fs
     }
 
     /// The root: absolute, canonical.
@@ -108,11 +132,13 @@ impl Layout {
     /// The owner of snapshot `id`'s `fs`, for [`Layout::prepare_dir`] of its children.
     pub fn fs_owner(&self, id: u64) -> Result<Owner> {
         let path = self.fs_path(id);
-        let md = fs::metadata(&path)
+        let md = self
+            .fs
+            .metadata(&path)
             .map_err(|e| Error::io(format!("failed to stat parent {}", path.display()), e))?;
         Ok(Owner {
-            uid: md.uid(),
-            gid: md.gid(),
+            uid: md.uid,
+            gid: md.gid,
         })
     }
 
@@ -120,8 +146,11 @@ impl Layout {
     pub fn list_entries(&self) -> Result<Vec<Entry>> {
         let context = || format!("cannot list {}", self.snapshots.display());
         let mut entries = Vec::new();
-        for entry in fs::read_dir(&self.snapshots).map_err(|e| Error::io(context(), e))? {
-            let name = entry.map_err(|e| Error::io(context(), e))?.file_name();
+        let names = self
+            .fs
+            .read_dir(&self.snapshots)
+            .map_err(|e| Error::io(context(), e))?;
+        for name in names {
             entries.push(match name.to_str().and_then(parse_id) {
                 Some(id) => Entry::Snapshot(id),
                 None => Entry::Other(name),
@@ -138,14 +167,14 @@ impl Layout {
     /// inside it: deleting would reach into the mounted file system.
     pub fn remove_dir(&self, id: u64) -> Result<()> {
         self.remove_link(id)?;
-        let mounts = mount_points()?;
+        let mounts = self.fs.mount_points()?;
         self.remove_entry(&OsString::from(id.to_string()), &mounts)
             .map(drop)
     }
 
     /// Renames `ROOT/snapshots/<name>` to a fresh `rm-*` name, then deletes it, unless one
-    /// of `mounts` (every mount point, see [`mount_points`]) is inside it. Returns whether
-    /// there was something to delete.
+    /// of `mounts` (every mount point, see [`FileSystem::mount_points`]) is inside it.
+    /// Returns whether there was something to delete.
     pub(crate) fn remove_entry(&self, name: &OsString, mounts: &[PathBuf]) -> Result<bool> {
         let path = self.snapshots.join(name);
         if let Some(mount) = mounts.iter().find(|m| m.starts_with(&path)) {
@@ -158,7 +187,7 @@ impl Layout {
         let claim = loop {
             let claim = self.in_flight.claim(REMOVING_PREFIX);
             let doomed = self.snapshots.join(claim.name());
-            match fs::rename(&path, &doomed) {
+            match self.fs.rename(&path, &doomed) {
                 Ok(()) => break claim,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
                 // A leftover rm-* of an earlier process holds the name: pick another.
@@ -176,11 +205,14 @@ impl Layout {
             }
         };
         let doomed = self.snapshots.join(claim.name());
-        let is_dir = fs::symlink_metadata(&doomed).is_ok_and(|md| md.is_dir());
+        let is_dir = self
+            .fs
+            .symlink_metadata(&doomed)
+            .is_ok_and(|md| md.kind == FileKind::Dir);
         let removed = if is_dir {
-            fs::remove_dir_all(&doomed)
+            self.fs.remove_dir_all(&doomed)
         } else {
-            fs::remove_file(&doomed)
+            self.fs.remove_file(&doomed)
         };
         removed.map_err(|e| Error::io(format!("cannot remove {}", doomed.display()), e))?;
         Ok(true)
@@ -193,17 +225,52 @@ fn parse_id(name: &str) -> Option<u64> {
     (id.to_string() == name).then_some(id)
 }
 
-/// Creates `root` (0700) when missing and returns it absolute and canonical, refusing a
-/// path that overlay mount options cannot carry.
-fn create_root(root: &Path) -> Result<PathBuf> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(root)
-        .map_err(|e| Error::io(format!("cannot create root {}", root.display()), e))?;
-    let root = root
-        .canonicalize()
+/// Creates `root` (0700) when missing, makes its name durable, and returns it absolute and
+/// canonical, refusing a path that overlay mount options cannot carry.
+///
+/// Durable name (found by `tests/crash_points.rs`): records are acknowledged once synced in
+/// `ROOT/journal`, and the journal fsyncs `ROOT` itself, but nothing made the entry of a
+/// freshly created `ROOT` in its parent durable, so a power loss could take the whole root
+/// and every acknowledged record with it. So the directory holding each component created
+/// here is fsynced, and the one holding the root always (an earlier process may have
+/// created the root and died before it was durable). A directory this process may not read
+/// (and so cannot fsync) is skipped with a warning rather than refusing the root.
+fn create_root(fs: &dyn FileSystem, root: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(root)
         .map_err(|e| Error::io(format!("cannot resolve root {}", root.display()), e))?;
+    let missing: Vec<PathBuf> = absolute
+        .ancestors()
+        .filter(
+            |dir| matches!(fs.symlink_metadata(dir), Err(e) if e.kind() == io::ErrorKind::NotFound),
+        )
+        .map(Path::to_path_buf)
+        .collect();
+    fs.create_dir_all(root, 0o700)
+        .map_err(|e| Error::io(format!("cannot create root {}", root.display()), e))?;
+    let root = fs
+        .canonicalize(root)
+        .map_err(|e| Error::io(format!("cannot resolve root {}", root.display()), e))?;
+    let holders: BTreeSet<&Path> = missing
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([root.as_path()])
+        .filter_map(Path::parent)
+        .collect();
+    for dir in holders {
+        match fs.sync_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                tracing::warn!(dir = %dir.display(), error = %e,
+                    "cannot fsync a directory holding the root; its creation may not be durable");
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot sync {} to make the root durable", dir.display()),
+                    e,
+                ))
+            }
+        }
+    }
     match root.to_str() {
         Some(s) if !s.contains([',', ':']) => Ok(root),
         _ => Err(Error::InvalidArgument(format!(
@@ -213,53 +280,20 @@ fn create_root(root: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Creates `path` with mode 0700 (whatever the umask) unless it exists.
-fn create_private_dir(path: &Path) -> Result<()> {
-    match fs::create_dir(path) {
-        Ok(()) => set_mode(path, 0o700),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
-    }
-}
-
-/// Sets the permission bits of `path` exactly (mkdir's mode is filtered by the umask).
-pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::set_permissions(path, Permissions::from_mode(mode))
-        .map_err(|e| Error::io(format!("cannot chmod {:o} {}", mode, path.display()), e))
-}
-
-/// Every mount point of this process' mount namespace, from `/proc/self/mountinfo`.
-pub(crate) fn mount_points() -> Result<Vec<PathBuf>> {
-    let info = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("cannot read /proc/self/mountinfo", e))?;
-    Ok(info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
-        .collect())
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash, …).
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
-            .and_then(|n| u8::try_from(n).ok());
-        match octal {
-            Some(byte) => {
-                out.push(byte);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
+impl Layout {
+    /// Creates `path` with mode 0700 (whatever the umask) unless it exists.
+    fn create_private_dir(&self, path: &Path) -> Result<()> {
+        match self.fs.create_dir(path) {
+            Ok(()) => self.set_mode(path, 0o700),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// Sets the permission bits of `path` exactly (mkdir's mode is filtered by the umask).
+    pub(crate) fn set_mode(&self, path: &Path, mode: u32) -> Result<()> {
+        self.fs
+            .set_mode(path, mode)
+            .map_err(|e| Error::io(format!("cannot chmod {:o} {}", mode, path.display()), e))
+    }
 }

@@ -16,23 +16,30 @@
 //! file system, so a failed write is not silently dropped. The price: a Commit also waits
 //! for the unrelated dirty data on the same file system.
 
+use super::fs::{FileSystem, RealFs};
 use super::Layout;
 use crate::error::{Error, Result};
-use nix::unistd::syncfs;
-use std::fs::File;
 use std::path::Path;
 
 impl Layout {
     /// Makes snapshot `id`'s `fs` and everything in it durable (see [`make_durable`]).
     pub fn make_durable(&self, id: u64) -> Result<()> {
-        make_durable(&self.fs_path(id))
+        durable_on(&*self.fs, &self.fs_path(id))
     }
 }
 
 /// Makes everything under `dir` durable, with one syncfs of its file system (see the
 /// module docs for why). Changes nothing: modes and owners stay as they are.
 pub fn make_durable(dir: &Path) -> Result<()> {
-    let context = || format!("failed to sync the file system of {}", dir.display());
-    let handle = File::open(dir).map_err(|e| Error::io(context(), e))?;
-    syncfs(&handle).map_err(|e| Error::io(context(), e.into()))
+    durable_on(&RealFs, dir)
+}
+
+/// [`make_durable`] on the file system `fs`.
+fn durable_on(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    fs.syncfs(dir).map_err(|e| {
+        Error::io(
+            format!("failed to sync the file system of {}", dir.display()),
+            e,
+        )
+    })
 }

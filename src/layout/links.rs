@@ -8,9 +8,7 @@
 
 use super::Layout;
 use crate::error::{Error, Result};
-use std::fs;
 use std::io;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 /// Digits of the link names: letters and digits only, none of which overlayfs treats
@@ -47,17 +45,21 @@ impl Layout {
         let link = self.link_path(id);
         let target = link_target(id);
         let context = || format!("cannot link {} to {}", link.display(), target.display());
-        match symlink(&target, &link) {
+        match self.fs.symlink(&target, &link) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if fs::read_link(&link).is_ok_and(|t| t == target) {
+                if self.fs.read_link(&link).is_ok_and(|t| t == target) {
                     return Ok(());
                 }
                 // Something else holds the name: replace it atomically.
                 let claim = self.in_flight.claim(".new-");
                 let fresh = self.links.join(claim.name());
-                symlink(&target, &fresh).map_err(|e| Error::io(context(), e))?;
-                fs::rename(&fresh, &link).map_err(|e| Error::io(context(), e))
+                self.fs
+                    .symlink(&target, &fresh)
+                    .map_err(|e| Error::io(context(), e))?;
+                self.fs
+                    .rename(&fresh, &link)
+                    .map_err(|e| Error::io(context(), e))
             }
             Err(e) => Err(Error::io(context(), e)),
         }
@@ -66,7 +68,7 @@ impl Layout {
     /// Deletes the link of snapshot `id`, if any.
     pub(crate) fn remove_link(&self, id: u64) -> Result<()> {
         let link = self.link_path(id);
-        match fs::remove_file(&link) {
+        match self.fs.remove_file(&link) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(Error::io(format!("cannot remove {}", link.display()), e))
             }

@@ -1,15 +1,14 @@
 //! Creating a snapshot directory: a `new-*` directory is filled, then renamed to `<id>`;
 //! and the in-flight set that keeps Cleanup away from the temporary names in use.
 
-use super::dirs::{set_mode, Owner};
+use super::dirs::Owner;
+use super::fs::FileSystem;
 use super::{Layout, TEMP_PREFIX};
 use crate::core::Kind;
 use crate::error::{Error, Result};
 use crate::sync::Mutex;
 use std::collections::HashSet;
-use std::fs;
 use std::io;
-use std::os::unix::fs::lchown;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,6 +79,8 @@ pub struct TempDir {
     path: PathBuf,
     /// `ROOT/snapshots`.
     snapshots: PathBuf,
+    /// The file system it lives on.
+    fs: Arc<dyn FileSystem>,
     /// Keeps the name in the in-flight set while the directory exists under it.
     /// Invariant: `Some` until installed.
     claim: Option<Claim>,
@@ -100,7 +101,7 @@ impl Layout {
         let (path, claim) = loop {
             let claim = self.in_flight.claim(TEMP_PREFIX);
             let path = self.snapshots.join(claim.name());
-            match fs::create_dir(&path) {
+            match self.fs.create_dir(&path) {
                 Ok(()) => break (path, claim),
                 // A leftover of an earlier process holds the name: pick another.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -115,16 +116,17 @@ impl Layout {
         let dir = TempDir {
             path,
             snapshots: self.snapshots.clone(),
+            fs: Arc::clone(&self.fs),
             claim: Some(claim),
         };
-        set_mode(&dir.path, 0o700)?;
+        self.set_mode(&dir.path, 0o700)?;
         let fs_dir = dir.fs_path();
-        make_dir(&fs_dir, 0o755)?;
+        self.make_dir(&fs_dir, 0o755)?;
         if kind == Kind::Active {
-            make_dir(&dir.path.join("work"), 0o711)?;
+            self.make_dir(&dir.path.join("work"), 0o711)?;
         }
         if let Some(Owner { uid, gid }) = owner {
-            lchown(&fs_dir, Some(uid), Some(gid)).map_err(|e| {
+            self.fs.lchown(&fs_dir, uid, gid).map_err(|e| {
                 Error::io(
                     format!("failed to chown {} to {uid}:{gid}", fs_dir.display()),
                     e,
@@ -132,6 +134,14 @@ impl Layout {
             })?;
         }
         Ok(dir)
+    }
+
+    /// Creates `path` with exactly `mode`.
+    fn make_dir(&self, path: &Path, mode: u32) -> Result<()> {
+        self.fs
+            .create_dir(path)
+            .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        self.set_mode(path, mode)
     }
 }
 
@@ -154,7 +164,7 @@ impl TempDir {
     /// [`Layout::make_durable`] before it is committed.
     pub fn install(mut self, id: u64) -> Result<()> {
         let target = self.snapshots.join(id.to_string());
-        fs::rename(&self.path, &target).map_err(|e| {
+        self.fs.rename(&self.path, &target).map_err(|e| {
             Error::io(
                 format!(
                     "failed to rename {} to {}",
@@ -172,16 +182,10 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         if self.claim.is_some() {
-            if let Err(e) = fs::remove_dir_all(&self.path) {
+            if let Err(e) = self.fs.remove_dir_all(&self.path) {
                 tracing::warn!(path = %self.path.display(), error = %e,
                     "failed to remove temp snapshot directory; Cleanup will retry");
             }
         }
     }
-}
-
-/// Creates `path` with exactly `mode`.
-fn make_dir(path: &Path, mode: u32) -> Result<()> {
-    fs::create_dir(path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-    set_mode(path, mode)
 }

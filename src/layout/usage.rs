@@ -5,49 +5,55 @@
 //! entered. Entries deleted while the walk runs are skipped, since an Active layer may be
 //! changing under it.
 
+use super::fs::{FileKind, FileStat, FileSystem, RealFs};
 use super::Layout;
 use crate::core::Usage;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
-use std::fs::{self, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 impl Layout {
     /// The usage of snapshot `id`'s `fs` (see the module docs).
     pub fn usage(&self, id: u64) -> Result<Usage> {
-        disk_usage(&self.fs_path(id))
+        usage_on(&*self.fs, &self.fs_path(id))
     }
 }
 
 /// The usage of the tree at `dir` (see the module docs).
 pub fn disk_usage(dir: &Path) -> Result<Usage> {
+    usage_on(&RealFs, dir)
+}
+
+/// [`disk_usage`] on the file system `fs`.
+fn usage_on(fs: &dyn FileSystem, dir: &Path) -> Result<Usage> {
     let context = |p: &Path| format!("failed to compute disk usage of {}", p.display());
-    let top = fs::symlink_metadata(dir).map_err(|e| Error::io(context(dir), e))?;
-    let device = top.dev();
+    let top = fs
+        .symlink_metadata(dir)
+        .map_err(|e| Error::io(context(dir), e))?;
+    let device = top.dev;
     let mut total = Total::default();
     total.add(&top);
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        let entries = match fs::read_dir(&current) {
-            Ok(entries) => entries,
+        let names = match fs.read_dir(&current) {
+            Ok(names) => names,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(context(&current), e)),
         };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(context(&current), e))?;
-            let md = match entry.metadata() {
+        for name in names {
+            let path = current.join(name);
+            let md = match fs.symlink_metadata(&path) {
                 Ok(md) => md,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(context(&entry.path()), e)),
+                Err(e) => return Err(Error::io(context(&path), e)),
             };
-            if md.dev() != device {
+            if md.dev != device {
                 continue;
             }
             total.add(&md);
-            if md.is_dir() {
-                pending.push(entry.path());
+            if md.kind == FileKind::Dir {
+                pending.push(path);
             }
         }
     }
@@ -68,10 +74,11 @@ struct Total {
 }
 
 impl Total {
-    fn add(&mut self, md: &Metadata) {
-        let seen = !md.is_dir() && md.nlink() > 1 && !self.linked.insert((md.dev(), md.ino()));
+    fn add(&mut self, md: &FileStat) {
+        let seen =
+            md.kind != FileKind::Dir && md.nlink > 1 && !self.linked.insert((md.dev, md.ino));
         if !seen {
-            let bytes = i64::try_from(md.blocks().saturating_mul(512)).unwrap_or(i64::MAX);
+            let bytes = i64::try_from(md.blocks.saturating_mul(512)).unwrap_or(i64::MAX);
             self.inodes += 1;
             self.size = self.size.saturating_add(bytes);
         }
