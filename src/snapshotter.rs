@@ -604,12 +604,12 @@ impl Snapshotter {
     /// Returns how many entries were deleted.
     pub fn cleanup(&self) -> Result<usize> {
         self.check_open()?;
-        // Listing under the writer lock orders it with installs (see find_garbage); the
-        // deleting happens after the lock is released.
-        let garbage = {
+        // The ids are read under the writer lock, which orders them with installs, and
+        // after listing (see find_garbage); listing and deleting need no lock.
+        let garbage = self.layout.find_garbage(|| {
             let w = self.writer.lock();
-            self.layout.find_garbage(w.state.id_map().into_keys())?
-        };
+            w.state.id_map().into_keys().collect::<Vec<_>>()
+        })?;
         Ok(self.layout.remove_garbage(garbage)?.len())
     }
 

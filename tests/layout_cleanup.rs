@@ -63,13 +63,13 @@ fn links_of_ids_that_are_not_live_are_removed() {
     let links = layout.link_path(1).parent().unwrap().to_path_buf();
     fs::write(links.join("zzz-junk"), "x").unwrap();
 
-    let garbage = layout.find_garbage([1]).unwrap();
+    let garbage = layout.find_garbage(|| [1]).unwrap();
     assert!(!garbage.is_empty());
     let mut removed = layout.remove_garbage(garbage).unwrap();
     removed.sort();
     assert_eq!(removed, vec![layout.link_path(2), links.join("zzz-junk")]);
     assert!(fs::symlink_metadata(layout.link_path(1)).is_ok());
-    assert!(layout.find_garbage([1]).unwrap().is_empty());
+    assert!(layout.find_garbage(|| [1]).unwrap().is_empty());
 }
 
 /// The garbage listed before a snapshot is installed cannot include it: ids are new and
@@ -79,7 +79,7 @@ fn garbage_listed_earlier_never_includes_a_later_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let layout = layout(dir.path());
     layer(&layout, 1, &[]);
-    let garbage = layout.find_garbage([]).unwrap();
+    let garbage = layout.find_garbage(|| []).unwrap();
     layer(&layout, 2, &[("new", "layer")]);
     let removed = layout.remove_garbage(garbage).unwrap();
     assert_eq!(removed, vec![layout.snapshot_dir(1)]);
@@ -87,8 +87,8 @@ fn garbage_listed_earlier_never_includes_a_later_snapshot() {
 }
 
 /// Prepare (fill a temp dir, then install it and make its id live) races Cleanup, which
-/// reads the live ids and lists under the same lock, as the snapshotter does, and deletes
-/// outside it. No directory of an operation in flight or of a live id is ever lost.
+/// lists, then reads the live ids under the lock that orders installs, as the snapshotter
+/// does, and deletes outside it. No directory of an operation in flight or of a live id is ever lost.
 #[test]
 fn cleanup_racing_prepare_never_takes_a_directory_in_flight() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,10 +98,9 @@ fn cleanup_racing_prepare_never_takes_a_directory_in_flight() {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                let garbage = {
-                    let live = live.lock();
-                    layout.find_garbage(live.iter().copied()).unwrap()
-                };
+                let garbage = layout
+                    .find_garbage(|| live.lock().iter().copied().collect::<Vec<_>>())
+                    .unwrap();
                 layout.remove_garbage(garbage).unwrap();
             }
         });

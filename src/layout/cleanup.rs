@@ -1,12 +1,15 @@
 //! Cleanup: deleting every entry of `ROOT/snapshots` that is not a live snapshot, and the
 //! short links of ids that are not live, except what operations in flight are using.
 //!
-//! Cleanup comes in two steps so that the slow one can run outside the snapshotter's lock:
-//! [`Layout::find_garbage`] lists (one `readdir` per directory) and must run under the lock
-//! that orders "directory installed" with "id live", so that no `<id>` can be installed
-//! between reading the live ids and listing; [`Layout::remove_garbage`] deletes, and may
-//! run after the lock is released: garbage never becomes live again, because ids are never
-//! reused and temporary names are unique.
+//! Cleanup comes in two steps, and neither lists or deletes under the snapshotter's lock:
+//! [`Layout::find_garbage`] lists (one `readdir` per directory), then asks for the live
+//! ids, which the caller reads under the lock that orders "directory installed" with "id
+//! live". Listing first is what makes this safe: an `<id>` directory that was listed was
+//! installed before the ids were read, so it is either live then or garbage. (Reading the
+//! ids first would let an `<id>` installed in between look like garbage.)
+//! [`Layout::remove_garbage`] deletes: garbage never becomes live again, because ids are
+//! never reused and temporary names are unique; a `new-*` directory listed just before its
+//! operation renamed it into place is found missing and skipped.
 
 use super::dirs::Entry;
 use super::links::link_name;
@@ -37,13 +40,24 @@ impl Garbage {
 
 impl Layout {
     /// Lists the garbage: every entry of `ROOT/snapshots` that is not the directory of one of
-    /// the `live` ids nor a temporary directory of an operation in flight, and every link of
-    /// `ROOT/l` that is not the link of a live id. See the module docs for the locking rule.
-    pub fn find_garbage(&self, live: impl IntoIterator<Item = u64>) -> Result<Garbage> {
-        let live: HashSet<u64> = live.into_iter().collect();
+    /// the live ids nor a temporary directory of an operation in flight, and every link of
+    /// `ROOT/l` that is not the link of a live id. `live` is called once, after listing; it
+    /// must read the ids under the lock that orders installs (see the module docs).
+    pub fn find_garbage<I: IntoIterator<Item = u64>>(
+        &self,
+        live: impl FnOnce() -> I,
+    ) -> Result<Garbage> {
+        let entries = self.list_entries()?;
+        let context = || format!("cannot list {}", self.links.display());
+        let links = self
+            .fs
+            .read_dir(&self.links)
+            .map_err(|e| Error::io(context(), e))?;
+        let live: HashSet<u64> = live().into_iter().collect();
+        // Checked after listing: a name in the set when listed stays until it is gone.
         let in_flight = |name: &OsString| name.to_str().is_some_and(|n| self.in_flight.contains(n));
         let mut garbage = Garbage::default();
-        for entry in self.list_entries()? {
+        for entry in entries {
             match entry {
                 Entry::Snapshot(id) if live.contains(&id) => {}
                 Entry::Snapshot(id) => garbage.entries.push(id.to_string().into()),
@@ -52,12 +66,7 @@ impl Layout {
             }
         }
         let wanted: HashSet<OsString> = live.iter().map(|&id| link_name(id).into()).collect();
-        let context = || format!("cannot list {}", self.links.display());
-        let names = self
-            .fs
-            .read_dir(&self.links)
-            .map_err(|e| Error::io(context(), e))?;
-        for name in names {
+        for name in links {
             if !wanted.contains(&name) && !in_flight(&name) {
                 garbage.links.push(name);
             }
@@ -106,7 +115,7 @@ impl Layout {
 
     /// [`Layout::find_garbage`] then [`Layout::remove_garbage`], in one call.
     pub fn cleanup(&self, live: impl IntoIterator<Item = u64>) -> Result<Vec<PathBuf>> {
-        let garbage = self.find_garbage(live)?;
+        let garbage = self.find_garbage(|| live)?;
         self.remove_garbage(garbage)
     }
 }
