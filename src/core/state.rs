@@ -470,20 +470,25 @@ impl State {
         Ok(MountPlan {
             id: s.id,
             kind: s.kind,
-            parents: self.parent_ids(key)?,
+            parents: self.chain_above(s),
         })
     }
 
     /// Ids of the parent chain of `key`, nearest parent first.
     pub fn parent_ids(&self, key: &str) -> Result<Vec<u64>> {
         validate_key("key", key)?;
-        let mut s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        Ok(self.chain_above(s))
+    }
+
+    /// Ids of the parent chain of `s`, nearest parent first.
+    fn chain_above<'a>(&'a self, mut s: &'a Snapshot) -> Vec<u64> {
         let mut ids = Vec::new();
         while let Some(p) = &s.parent {
             s = &self.snapshots[p];
             ids.push(s.id);
         }
-        Ok(ids)
+        ids
     }
 
     /// Infos of every snapshot selected by `filter`, ordered by name (byte order).

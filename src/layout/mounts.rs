@@ -78,13 +78,16 @@ impl Layout {
     pub fn mounts(&self, plan: &MountPlan) -> Result<Vec<Mount>> {
         // The root is valid UTF-8 (a Layout invariant), so nothing is lost here.
         let snapshots = self.snapshots_dir().to_string_lossy();
-        let in_snapshot = |id: u64, leaf: &str| {
-            let mut path = String::with_capacity(snapshots.len() + leaf.len() + 22);
+        // `prefix` then the path of `leaf` in snapshot `id`, in one allocation.
+        let in_snapshot_after = |prefix: &str, id: u64, leaf: &str| {
+            let mut path = String::with_capacity(prefix.len() + snapshots.len() + leaf.len() + 22);
+            path.push_str(prefix);
             path.push_str(&snapshots);
             // Writing into a String cannot fail.
             let _ = write!(path, "/{id}/{leaf}");
             path
         };
+        let in_snapshot = |id: u64, leaf: &str| in_snapshot_after("", id, leaf);
         if plan.parents.is_empty() {
             let mode = if plan.kind == Kind::View { "ro" } else { "rw" };
             return Ok(vec![bind(in_snapshot(plan.id, "fs"), mode)]);
@@ -106,10 +109,12 @@ impl Layout {
             let mut options = Vec::with_capacity(self.overlay_options.len() + 3);
             options.extend(self.overlay_options.iter().cloned());
             if with_work {
-                options.push(format!("workdir={}", in_snapshot(plan.id, "work")));
-                options.push(format!("upperdir={}", in_snapshot(plan.id, "fs")));
+                options.push(in_snapshot_after("workdir=", plan.id, "work"));
+                options.push(in_snapshot_after("upperdir=", plan.id, "fs"));
             }
-            let mut lowerdir = String::from("lowerdir=");
+            let mut lowerdir =
+                String::with_capacity(9 + plan.parents.len() * (snapshots.len() + 16));
+            lowerdir.push_str("lowerdir=");
             for (i, &id) in plan.parents.iter().enumerate() {
                 if i > 0 {
                     lowerdir.push(':');
