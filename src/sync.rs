@@ -106,6 +106,17 @@ mod shuttled {
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
         }
+
+        /// [`Condvar::wait`] for at most `timeout`. shuttle's own timed wait never times
+        /// out, and a guard cannot be re-locked here, so this one times out at once without
+        /// releasing the lock: a schedule in which the timeout elapsed before any other
+        /// thread ran. Callers re-check their condition after it, as with any timed wait.
+        pub(crate) fn wait_for<T>(
+            &self,
+            _guard: &mut MutexGuard<'_, T>,
+            _timeout: std::time::Duration,
+        ) {
+        }
     }
 
     impl fmt::Debug for Condvar {
