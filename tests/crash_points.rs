@@ -760,12 +760,13 @@ fn killed(start: Start) -> Start {
     }
 }
 
-#[test]
-fn every_kill_point_of_every_two_op_sequence() {
+/// Every crash point of every sequence of up to 2 operations, from the pre-state and
+/// from a fresh disk, each turned by `how` into another kind of crash (`what` says which).
+fn explore_two_op_sequences(how: fn(Start) -> Start, what: &str) {
     let started = Instant::now();
     let options = options();
-    let pre = killed(pre_state(&options, false));
-    let fresh = killed(fresh_disk());
+    let pre = how(pre_state(&options, false));
+    let fresh = how(fresh_disk());
     let mut jobs = jobs(&pre, &options, &sequences(&alphabet(), 2));
     jobs.extend(self::jobs(
         &fresh,
@@ -774,32 +775,20 @@ fn every_kill_point_of_every_two_op_sequence() {
     ));
     let states = explore_all(&jobs);
     eprintln!(
-        "explored {states} over {} sequences of up to 2 operations, the process killed \
-         instead of a power loss, in {:.1?}",
+        "explored {states} over {} sequences of up to 2 operations, {what}, in {:.1?}",
         jobs.len(),
         started.elapsed()
     );
 }
 
 #[test]
+fn every_kill_point_of_every_two_op_sequence() {
+    explore_two_op_sequences(killed, "the process killed instead of a power loss");
+}
+
+#[test]
 fn every_crash_point_of_every_two_op_sequence_when_names_survive() {
-    let started = Instant::now();
-    let options = options();
-    let pre = keeping_names(pre_state(&options, false));
-    let fresh = keeping_names(fresh_disk());
-    let mut jobs = jobs(&pre, &options, &sequences(&alphabet(), 2));
-    jobs.extend(self::jobs(
-        &fresh,
-        &options,
-        &sequences(&fresh_alphabet(), 2),
-    ));
-    let states = explore_all(&jobs);
-    eprintln!(
-        "explored {states} over {} sequences of up to 2 operations, unsynced \
-         names surviving the power loss, in {:.1?}",
-        jobs.len(),
-        started.elapsed()
-    );
+    explore_two_op_sequences(keeping_names, "unsynced names surviving the power loss");
 }
 
 #[test]
