@@ -17,9 +17,9 @@
 //!
 //! Slow work (mkdir, chown, du, fsync of a layer) happens before the writer lock and is
 //! checked again when the record is decided under it. Concurrent Commits share their
-//! layer's syncfs (a shared flush with its own lock, taken with none of the others held). Records reach `visible` strictly in
-//! submission order: a writer whose ticket is durable publishes every pending record up to
-//! its own, since tickets become durable in order.
+//! layer's syncfs (a shared flush with its own lock, taken with none of the others held).
+//! Records reach `visible` strictly in submission order: a writer whose ticket is durable
+//! publishes every pending record up to its own, since tickets become durable in order.
 //!
 //! # Crash rules
 //! A snapshot's `<id>` directory is installed (renamed from `new-*`) under the writer lock,
@@ -606,10 +606,9 @@ impl Snapshotter {
         self.check_open()?;
         // The ids are read under the writer lock, which orders them with installs, and
         // after listing (see find_garbage); listing and deleting need no lock.
-        let garbage = self.layout.find_garbage(|| {
-            let w = self.writer.lock();
-            w.state.id_map().into_keys().collect::<Vec<_>>()
-        })?;
+        let garbage = self
+            .layout
+            .find_garbage(|| self.writer.lock().state.ids().collect::<Vec<_>>())?;
         Ok(self.layout.remove_garbage(garbage)?.len())
     }
 

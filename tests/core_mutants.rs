@@ -221,6 +221,9 @@ fn record_id_is_the_snapshot_id(#[case] record: Record, #[case] id: u64) {
 fn accessors_report_the_live_state(state: State) {
     let ids: BTreeMap<u64, &str> = [(1, "c1"), (2, "a2"), (3, "v1"), (4, "a3")].into();
     assert_eq!(state.id_map(), ids);
+    let mut live: Vec<u64> = state.ids().collect();
+    live.sort_unstable();
+    assert_eq!(live, ids.keys().copied().collect::<Vec<_>>());
     assert_eq!(state.len(), 4);
     assert!(!state.is_empty());
     assert_eq!(

@@ -522,6 +522,11 @@ impl State {
         self.children.get(key).copied().unwrap_or(0)
     }
 
+    /// Every live id, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.snapshots.values().map(|s| s.id)
+    }
+
     /// Every live id with its key or name, ordered by id.
     pub fn id_map(&self) -> BTreeMap<u64, &str> {
         self.snapshots
