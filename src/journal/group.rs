@@ -8,12 +8,18 @@
 //! a leader syncs pile up for the next leader, so the number of syncs grows with elapsed
 //! time, not with the number of writers.
 //!
-//! The writers a flush wakes come back one at a time (each wake-up is a hand-off of the
-//! lock and a context switch), and the first to submit again would lead a flush of its
-//! own frames alone while the others are still waking. So a leader first gathers: when
-//! the previous flush covered `n > 1` submissions, it waits (on `gather`, at most
-//! [`GATHER_MAX`]) until `n` submissions are pending. A lone writer (`n = 1`) never
-//! waits, and a leader waits in vain at most once: its flush then covers fewer
+//! Waiting writers sleep on a [`Beacon`] that the releaser of the I/O role advances, which
+//! wakes them all at once, and a writer whose ticket is durable returns without taking the
+//! queue lock again. On a condition variable they came back one at a time, each through a
+//! hand-off of the queue lock: waking 16 writers took about as long as a flush, and 16
+//! writers reached 6.2x one writer's appends against 7.3x now (mean of 8 alternating pairs
+//! of runs on the project's 2-core machine).
+//!
+//! The woken writers still submit again one by one, and the first to do so would lead a
+//! flush of its own frames alone while the others are still waking. So a leader first
+//! gathers: when the previous flush covered `n > 1` submissions, it waits (on `gather`,
+//! at most [`GATHER_MAX`]) until `n` submissions are pending. A lone writer (`n = 1`)
+//! never waits, and a leader waits in vain at most once: its flush then covers fewer
 //! submissions, and the next leader expects that many.
 //!
 //! The same role serialises checkpoints and read-backs with appends ([`Group::exclusive`]),
@@ -24,12 +30,13 @@
 
 use super::Ticket;
 use crate::error::{Error, Result};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{AtomicBool, AtomicU64, Beacon, Condvar, Mutex, MutexGuard};
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The longest a leader waits for writers to join its flush: below one `fdatasync` here
-/// (130–200 µs), so a flush is never delayed by more than it saves.
+/// (130–300 µs), so a flush is never delayed by more than it saves.
 const GATHER_MAX: Duration = Duration::from_micros(100);
 
 /// A failure while holding the I/O role; `poisons` says whether storage is left in an
@@ -42,7 +49,12 @@ pub(crate) struct Failed {
 /// Group commit over the I/O-side state `W`.
 pub(crate) struct Group<W> {
     queue: Mutex<Queue>,
-    wake: Condvar,
+    /// `queue.durable`, readable without the lock. Written under the lock.
+    durable: AtomicU64,
+    /// Set (under the lock) when the group is poisoned, before any sleeper is woken.
+    poisoned: AtomicBool,
+    /// Advanced each time the I/O role is released: what sleepers wait on.
+    released: Beacon,
     /// Wakes a gathering leader once enough submissions are pending.
     gather: Condvar,
     /// Locked only by the holder of the I/O role, so never contended.
@@ -80,14 +92,6 @@ impl Queue {
             )),
         }
     }
-
-    fn poison(&mut self, error: &Error) {
-        let kind = match error {
-            Error::Io { source, .. } => source.kind(),
-            _ => io::ErrorKind::Other,
-        };
-        self.poison.get_or_insert((kind, error.to_string()));
-    }
 }
 
 impl<W> Group<W> {
@@ -105,7 +109,9 @@ impl<W> Group<W> {
                 gathering: false,
                 poison: None,
             }),
-            wake: Condvar::new(),
+            durable: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            released: Beacon::default(),
             gather: Condvar::new(),
             io: Mutex::new(io),
         }
@@ -139,50 +145,48 @@ impl<W> Group<W> {
             if q.durable >= ticket.0 {
                 return Ok(());
             }
-            if q.busy {
-                self.wake.wait(&mut q);
-                continue;
+            if !q.busy {
+                break;
             }
-            // Lead: gather the writers of the previous flush, then everything pending goes
-            // out in one write and one sync.
-            q.busy = true;
-            let deadline = Instant::now() + GATHER_MAX;
-            let mut waits = 0;
-            while q.submissions - q.durable_submissions < q.last_batch && waits < q.last_batch {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                q.gathering = true;
-                self.gather.wait_for(&mut q, deadline - now);
-                q.gathering = false;
-                waits += 1;
+            self.sleep(q);
+            if !self.poisoned.load(Ordering::Acquire)
+                && self.durable.load(Ordering::Acquire) >= ticket.0
+            {
+                return Ok(());
             }
-            let batch = std::mem::take(&mut q.pending);
-            let upto = q.submitted;
-            let upto_submissions = q.submissions;
-            q.last_batch = upto_submissions - q.durable_submissions;
-            drop(q);
-            let result = flush(&mut self.io.lock(), &batch);
             q = self.queue.lock();
-            q.busy = false;
-            if q.pending.capacity() == 0 {
-                q.pending = batch;
-                q.pending.clear();
-            }
-            match result {
-                Ok(()) => {
-                    q.durable = upto;
-                    q.durable_submissions = upto_submissions;
-                }
-                Err(e) => {
-                    q.poison(&e);
-                    self.wake.notify_all();
-                    return Err(e);
-                }
-            }
-            self.wake.notify_all();
         }
+        // Lead: gather the writers of the previous flush, then everything pending goes out
+        // in one write and one sync, which covers `ticket` (submitted before this).
+        q.busy = true;
+        let deadline = Instant::now() + GATHER_MAX;
+        let mut waits = 0;
+        while q.submissions - q.durable_submissions < q.last_batch && waits < q.last_batch {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            q.gathering = true;
+            self.gather.wait_for(&mut q, deadline - now);
+            q.gathering = false;
+            waits += 1;
+        }
+        let batch = std::mem::take(&mut q.pending);
+        let upto = (q.submitted, q.submissions);
+        q.last_batch = upto.1 - q.durable_submissions;
+        drop(q);
+        let result = flush(&mut self.io.lock(), &batch);
+        let mut q = self.queue.lock();
+        if q.pending.capacity() == 0 {
+            q.pending = batch;
+            q.pending.clear();
+        }
+        match &result {
+            Ok(()) => self.mark_durable(&mut q, upto),
+            Err(e) => self.poison(&mut q, e),
+        }
+        self.release(q);
+        result
     }
 
     /// Takes the I/O role once no one else holds it, flushes everything pending with
@@ -199,11 +203,11 @@ impl<W> Group<W> {
             if !q.busy {
                 break;
             }
-            self.wake.wait(&mut q);
+            self.sleep(q);
+            q = self.queue.lock();
         }
         let batch = std::mem::take(&mut q.pending);
-        let upto = q.submitted;
-        let upto_submissions = q.submissions;
+        let upto = (q.submitted, q.submissions);
         q.busy = true;
         drop(q);
         let result = {
@@ -215,10 +219,7 @@ impl<W> Group<W> {
             };
             match flushed {
                 Ok(()) => {
-                    let mut q = self.queue.lock();
-                    q.durable = upto;
-                    q.durable_submissions = upto_submissions;
-                    drop(q);
+                    self.mark_durable(&mut self.queue.lock(), upto);
                     f(&mut io)
                 }
                 Err(error) => Err(Failed {
@@ -228,15 +229,44 @@ impl<W> Group<W> {
             }
         };
         let mut q = self.queue.lock();
-        q.busy = false;
         if let Err(Failed {
             error,
             poisons: true,
         }) = &result
         {
-            q.poison(error);
+            self.poison(&mut q, error);
         }
-        self.wake.notify_all();
+        self.release(q);
         result.map_err(|f| f.error)
+    }
+
+    /// Unlocks `q` and sleeps until the I/O role, which the caller saw held, is released.
+    fn sleep(&self, q: MutexGuard<'_, Queue>) {
+        let seen = self.released.generation();
+        drop(q);
+        self.released.wait_past(seen);
+    }
+
+    /// Records that every ticket up to `upto` (tickets, submissions) is durable.
+    fn mark_durable(&self, q: &mut Queue, (tickets, submissions): (u64, u64)) {
+        q.durable = tickets;
+        q.durable_submissions = submissions;
+        self.durable.store(tickets, Ordering::Release);
+    }
+
+    fn poison(&self, q: &mut Queue, error: &Error) {
+        let kind = match error {
+            Error::Io { source, .. } => source.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        q.poison.get_or_insert((kind, error.to_string()));
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Gives up the I/O role (held by the caller) and wakes every sleeper at once.
+    fn release(&self, mut q: MutexGuard<'_, Queue>) {
+        q.busy = false;
+        drop(q);
+        self.released.advance();
     }
 }
