@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p overlaysnap-daemon --bench rpc`; `OVERLAYSNAP_BENCH_OPS` sets the calls
 //! per Prepare/Commit/Stat row (default 2000), `OVERLAYSNAP_BENCH_DIR` where the roots go
-//! (default /var/tmp). Both sides use the durable log journal on the same file system.
+//! (default /var/tmp), `OVERLAYSNAPD` another daemon binary to measure (default: this
+//! build's). Both sides use the durable log journal on the same file system.
 
 use overlaysnap::core::Labels;
 use overlaysnap::{Options, Snapshotter};
@@ -49,7 +50,7 @@ impl Row {
 fn print_row(op: &str, clients: usize, rpc: &Row, local: &Row) {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "{op:<10} {clients:>2} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>6.2}x",
+        "{op:<10} {clients:>2} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>9.1} {:>9.1} {:>9.1} {:>9.0} | {:>6.2}x {:>6.2}x",
         us(rpc.mean()),
         us(rpc.quantile(0.5)),
         us(rpc.quantile(0.99)),
@@ -59,6 +60,7 @@ fn print_row(op: &str, clients: usize, rpc: &Row, local: &Row) {
         us(local.quantile(0.99)),
         local.ops_per_sec(),
         rpc.mean().as_secs_f64() / local.mean().as_secs_f64(),
+        rpc.quantile(0.5).as_secs_f64() / local.quantile(0.5).as_secs_f64(),
     );
 }
 
@@ -74,7 +76,10 @@ impl Drop for Daemon {
 
 fn start_daemon(dir: &Path) -> (Daemon, PathBuf) {
     let socket = dir.join("overlaysnap.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_overlaysnapd"))
+    let daemon = std::env::var_os("OVERLAYSNAPD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_overlaysnapd")));
+    let child = Command::new(daemon)
         .arg("--root")
         .arg(dir.join("root"))
         .arg("--address")
@@ -228,7 +233,9 @@ fn main() {
         .prefix("osd-bench-")
         .tempdir_in(&base)
         .expect("bench directory");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The clients share one thread, as a Go client's goroutines share few: a call's answer
+    // wakes the thread that waits for it, with no hand-off between a runtime's workers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
@@ -243,10 +250,21 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("latencies in µs; ratio = rpc mean / in-process mean");
+    println!("latencies in µs; ratios = rpc / in-process, of the means and of the medians");
     println!(
-        "{:<10} {:>2} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} |",
-        "op", "cl", "rpc mean", "p50", "p99", "ops/s", "local", "p50", "p99", "ops/s"
+        "{:<10} {:>2} | {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9} | {:>7} {:>7}",
+        "op",
+        "cl",
+        "rpc mean",
+        "p50",
+        "p99",
+        "ops/s",
+        "local",
+        "p50",
+        "p99",
+        "ops/s",
+        "mean",
+        "p50"
     );
     let per_round = ops / ROUNDS;
     for clients in [1usize, 8] {
