@@ -26,7 +26,8 @@
 //! just before its record is submitted. After a crash, [`Snapshotter::open`] reconciles the
 //! directories with the recovered state: `<id>` directories of ids the journal never issued
 //! are deleted (their records were never acknowledged), missing directories of Active and
-//! View snapshots are re-created empty, and missing directories of Committed snapshots are
+//! View snapshots are re-created empty (owned like their parent's, as Prepare made them),
+//! and missing directories of Committed snapshots are
 //! reported as damage, never re-created. Everything else that is not live is garbage for
 //! [`Snapshotter::cleanup`].
 
@@ -692,7 +693,14 @@ fn reconcile(layout: &Layout, state: &State) -> Result<OpenReport> {
             report.damaged.push((key.to_owned(), id));
         } else {
             tracing::warn!(key, id, "re-creating the missing directory of a snapshot");
-            layout.prepare_dir(s.kind, None)?.install(id)?;
+            // Owned like the parent's fs, as Prepare made it; a parent whose directory is
+            // missing too (reported as damaged) leaves it to the process's owner.
+            let owner = s
+                .parent
+                .as_deref()
+                .and_then(|p| state.get(p))
+                .and_then(|parent| layout.fs_owner(parent.id).ok());
+            layout.prepare_dir(s.kind, owner)?.install(id)?;
             report.recreated.push(id);
         }
     }

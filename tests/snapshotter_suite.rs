@@ -1106,6 +1106,52 @@ fn committed_layers_survive_reopen(#[values(false, true)] checkpoint: bool) {
     assert_same_tree(&flat, m.path(), "the active above it, after reopen");
 }
 
+/// A missing Active or View directory (its record durable, its rename lost) is re-created
+/// empty on open, owned like its parent's `fs` as Prepare made it, with `work` for an Active.
+#[test]
+fn a_recreated_directory_is_owned_like_its_parents() {
+    if !root_or_skip("a_recreated_directory_is_owned_like_its_parents") {
+        return;
+    }
+    let scratch = Scratch::new("recreated");
+    let root = scratch.root();
+    let labelled = Options {
+        upperdir_label: true,
+        ..options(false)
+    };
+    let sn = open(&root, labelled.clone());
+    let base = upper_of(&sn.prepare("base-key", None, gc_root()).unwrap());
+    std::os::unix::fs::chown(&base, Some(1000), Some(1001)).unwrap();
+    sn.commit("base", "base-key", gc_root()).unwrap();
+    sn.prepare("active", Some("base"), gc_root()).unwrap();
+    sn.view("view", Some("base"), gc_root()).unwrap();
+    sn.prepare("lone", None, gc_root()).unwrap();
+    let ids = ids(&sn);
+    drop(sn);
+    for key in ["active", "view", "lone"] {
+        std::fs::remove_dir_all(root.join("snapshots").join(ids[key].to_string())).unwrap();
+    }
+
+    let sn = open(&root, labelled);
+    let mut recreated = sn.open_report().recreated.clone();
+    recreated.sort_unstable();
+    let mut expected = vec![ids["active"], ids["view"], ids["lone"]];
+    expected.sort_unstable();
+    assert_eq!(recreated, expected);
+    let owner = |key: &str| {
+        let md = std::fs::metadata(root.join(format!("snapshots/{}/fs", ids[key]))).unwrap();
+        (md.uid(), md.gid(), md.mode() & 0o7777)
+    };
+    assert_eq!(owner("active"), (1000, 1001, 0o755));
+    assert_eq!(owner("view"), (1000, 1001, 0o755));
+    assert_eq!(owner("lone"), (0, 0, 0o755));
+    let work = root.join(format!("snapshots/{}/work", ids["active"]));
+    assert_eq!(std::fs::metadata(work).unwrap().mode() & 0o7777, 0o711);
+    assert!(!root
+        .join(format!("snapshots/{}/work", ids["view"]))
+        .exists());
+}
+
 /// A refused call: what it is, the error kind it must get, the call.
 type Refusal<'a> = (
     &'a str,
