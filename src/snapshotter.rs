@@ -36,7 +36,7 @@ use crate::core::{
 };
 use crate::error::{Error, Result};
 use crate::journal::{
-    DirBackend, DirLock, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail,
+    DirBackend, DirLock, FsBackend, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail,
 };
 use crate::layout::{Entry, FileSystem, Layout, Mount};
 use crate::shared_flush::SharedFlush;
@@ -99,11 +99,13 @@ pub struct OpenReport {
     pub snapshots: usize,
     /// Records replayed on top of the newest checkpoint.
     pub records_replayed: u64,
-    /// A torn tail the journal truncated.
+    /// A torn tail the journal truncated ([`Snapshotter::inspect`]: found, not truncated).
     pub torn_tail: Option<TornTail>,
-    /// Ids of Active or View snapshots whose missing directories were re-created empty.
+    /// Ids of Active or View snapshots whose missing directories were re-created empty
+    /// ([`Snapshotter::inspect`]: found missing, not re-created).
     pub recreated: Vec<u64>,
-    /// `<id>` directories of ids never issued (records lost before acknowledgement), deleted.
+    /// `<id>` directories of ids never issued (records lost before acknowledgement),
+    /// deleted ([`Snapshotter::inspect`]: found, not deleted).
     pub unissued: Vec<u64>,
     /// Committed snapshots whose directory is missing: (name, id). Their layers are lost;
     /// nothing re-creates them.
@@ -223,7 +225,7 @@ impl Snapshotter {
         options: Options,
     ) -> Result<Snapshotter> {
         let state = recovery.state;
-        let mut report = reconcile(&layout, &state)?;
+        let mut report = reconcile(&layout, &state, Reconcile::Repair)?;
         report.records_replayed = recovery.records_replayed;
         report.torn_tail = recovery.torn_tail;
         tracing::info!(
@@ -251,6 +253,21 @@ impl Snapshotter {
             closed: AtomicBool::new(false),
             _lock: lock,
         })
+    }
+
+    /// What [`Snapshotter::open`] would find at the log-journaled root `root` and do there,
+    /// without doing it: the journal is read back but not repaired, and the directories are
+    /// compared with the recovered state but not changed (see the fields of
+    /// [`OpenReport`]). Like `open`, it locks the root for its duration, so it refuses a
+    /// root that a live process holds.
+    pub fn inspect(root: impl AsRef<Path>) -> Result<OpenReport> {
+        let layout = Layout::open(root.as_ref(), &[])?;
+        let _lock = DirLock::acquire(layout.root())?;
+        let recovery = LogJournal::inspect(&FsBackend::open(layout.root().join("journal"))?)?;
+        let mut report = reconcile(&layout, &recovery.state, Reconcile::Inspect)?;
+        report.records_replayed = recovery.records_replayed;
+        report.torn_tail = recovery.torn_tail;
+        Ok(report)
     }
 
     /// What opening found and did.
@@ -662,8 +679,16 @@ fn memory_journal(layout: &Layout) -> Result<(Box<dyn Journal>, Recovery)> {
     Ok((Box::new(journal), recovery))
 }
 
-/// Makes the directories match a recovered state (see the module documentation).
-fn reconcile(layout: &Layout, state: &State) -> Result<OpenReport> {
+/// Whether [`reconcile`] changes the directories or only reports what it would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reconcile {
+    Repair,
+    Inspect,
+}
+
+/// Makes the directories match a recovered state (see the module documentation), or with
+/// [`Reconcile::Inspect`] only reports what that would change.
+fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Result<OpenReport> {
     let ids = state.id_map();
     let mut report = OpenReport {
         snapshots: state.len(),
@@ -673,8 +698,10 @@ fn reconcile(layout: &Layout, state: &State) -> Result<OpenReport> {
     for entry in layout.list_entries()? {
         match entry {
             Entry::Snapshot(id) if id >= state.next_id() => {
-                tracing::warn!(id, "deleting the directory of an id never issued");
-                layout.remove_dir(id)?;
+                if mode == Reconcile::Repair {
+                    tracing::warn!(id, "deleting the directory of an id never issued");
+                    layout.remove_dir(id)?;
+                }
                 report.unissued.push(id);
             }
             Entry::Snapshot(id) if ids.contains_key(&id) => {
@@ -691,6 +718,8 @@ fn reconcile(layout: &Layout, state: &State) -> Result<OpenReport> {
         if s.kind == Kind::Committed {
             tracing::error!(key, id, "the directory of a committed snapshot is missing");
             report.damaged.push((key.to_owned(), id));
+        } else if mode == Reconcile::Inspect {
+            report.recreated.push(id);
         } else {
             tracing::warn!(key, id, "re-creating the missing directory of a snapshot");
             // Owned like the parent's fs, as Prepare made it; a parent whose directory is

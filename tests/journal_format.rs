@@ -114,6 +114,38 @@ fn torn_tail_at_every_byte_of_the_last_frame() {
     }
 }
 
+/// Inspection reads what open would recover, and reports a torn tail without truncating
+/// it (nor removing anything else): a second inspection finds the same.
+#[test]
+fn inspect_reports_a_torn_tail_and_changes_nothing() {
+    let records = prepares(3);
+    let states = states(&records);
+    let disk = disk_with(&records, Some(1));
+    let (last, len) = *frames(&disk, &segment_file(1)).last().unwrap();
+    let torn = damaged(&disk, &segment_file(1), |b| b.truncate(last + len - 1));
+    torn.set_contents("checkpoint-00000000000000000001.tmp", b"left by a crash");
+    let before: Vec<(String, Vec<u8>)> = torn
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|name| (name.clone(), bytes(&torn, &name)))
+        .collect();
+    for _ in 0..2 {
+        let found = LogJournal::inspect(&torn).unwrap();
+        assert_eq!(found.state, states[2]);
+        assert_eq!(found.records_replayed, 1);
+        let tail = found.torn_tail.expect("a torn tail");
+        assert_eq!((tail.offset, tail.bytes_dropped), (last as u64, len as u64 - 1));
+        let after: Vec<(String, Vec<u8>)> = torn
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|name| (name.clone(), bytes(&torn, &name)))
+            .collect();
+        assert_eq!(after, before);
+    }
+}
+
 #[test]
 fn a_whole_last_frame_of_garbage_is_a_torn_tail() {
     let records = prepares(3);

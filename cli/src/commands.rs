@@ -114,10 +114,13 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         }
         Command::Cleanup => Ok(Output::Cleaned(open_existing(root)?.cleanup()?)),
         Command::Check => {
-            let s = open_existing(root)?;
+            if !root.exists() {
+                return Err(Failure::MissingRoot(root.to_path_buf()));
+            }
+            let report = Snapshotter::inspect(root).map_err(Failure::from_open)?;
             Ok(Output::Check {
-                root: s.root().to_path_buf(),
-                report: s.open_report().clone(),
+                root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+                report,
             })
         }
         Command::Compact => {

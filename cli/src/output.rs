@@ -56,7 +56,8 @@ pub enum Output {
     Labels(Labels),
     /// `cleanup`: how many entries were deleted. JSON: `{"removed": n}`.
     Cleaned(usize),
-    /// `check`: what opening the root found and did. JSON: see [`check_json`].
+    /// `check`: what opening the root would find and repair, found without changing
+    /// anything. JSON: see [`check_json`].
     Check {
         /// The root checked.
         root: PathBuf,
@@ -305,7 +306,7 @@ fn write_check(root: &Path, report: &OpenReport, w: &mut impl Write) -> io::Resu
     let torn = match &report.torn_tail {
         None => "none".to_owned(),
         Some(t) => format!(
-            "truncated {} at offset {}, {} bytes dropped: {}",
+            "{} from offset {}, {} bytes: {}",
             t.path, t.offset, t.bytes_dropped, t.reason
         ),
     };
@@ -325,9 +326,15 @@ fn write_check(root: &Path, report: &OpenReport, w: &mut impl Write) -> io::Resu
         "records replayed".into(),
         report.records_replayed.to_string(),
     ]);
-    table.row(["torn tail".into(), torn]);
-    table.row(["recreated dirs".into(), ids(&report.recreated)]);
-    table.row(["unissued dirs deleted".into(), ids(&report.unissued)]);
+    table.row(["torn tail (next open truncates)".into(), torn]);
+    table.row([
+        "missing dirs (next open re-creates)".into(),
+        ids(&report.recreated),
+    ]);
+    table.row([
+        "unissued dirs (next open deletes)".into(),
+        ids(&report.unissued),
+    ]);
     table.row(["orphans".into(), report.orphans.to_string()]);
     table.row(["damaged".into(), damaged]);
     table.write(w)

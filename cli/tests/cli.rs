@@ -427,6 +427,54 @@ fn check_finds_a_committed_snapshot_whose_directory_was_deleted() {
     assert_eq!(report["damaged"][0]["name"], "sha256:lost");
 }
 
+/// `check` changes nothing: it reports the torn tail, the missing directory of an active
+/// snapshot and the directory of an unissued id that the next open repairs, and leaves
+/// all three on disk; the next open repairs them and `check` then finds nothing.
+#[test]
+fn check_reports_what_the_next_open_repairs_and_changes_nothing() {
+    let root = Root::new();
+    let active = root.prepare("active", None);
+    let id: u64 = active
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::remove_dir_all(&active).unwrap();
+    let unissued = root.path.join("snapshots").join((id + 100).to_string());
+    std::fs::create_dir_all(unissued.join("fs")).unwrap();
+    let log = root.path.join("journal/log-00000000000000000000");
+    let mut tail = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut tail, &[0x40, 0, 0]).unwrap();
+    let log_len = std::fs::metadata(&log).unwrap().len();
+
+    for _ in 0..2 {
+        let report = root.json(&["check"]);
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["recreated"], serde_json::json!([id]), "{report}");
+        assert_eq!(
+            report["unissued"],
+            serde_json::json!([id + 100]),
+            "{report}"
+        );
+        assert_eq!(report["torn_tail"]["bytes_dropped"], 3, "{report}");
+    }
+    assert!(!active.exists());
+    assert!(unissued.exists());
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), log_len);
+    let human = root.ok(&["check"]);
+    assert!(human.contains("next open"), "{human}");
+
+    root.ok(&["ls"]);
+    assert!(active.exists());
+    assert!(!unissued.exists());
+    let report = root.json(&["check"]);
+    assert_eq!(report["recreated"], serde_json::json!([]), "{report}");
+    assert_eq!(report["unissued"], serde_json::json!([]), "{report}");
+    assert_eq!(report["torn_tail"], Value::Null, "{report}");
+}
+
 #[test]
 fn compact_writes_a_checkpoint() {
     let root = Root::new();

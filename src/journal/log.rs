@@ -150,6 +150,13 @@ impl<B: Backend> LogJournal<B> {
         Ok((journal, found.recovery))
     }
 
+    /// Reads the journal stored in `backend` back without changing anything: the state
+    /// [`LogJournal::open`] would recover, with a torn tail reported but not truncated.
+    /// Superseded and temporary files stay too. For inspection (`overlaysnap check`).
+    pub fn inspect(backend: &B) -> Result<Recovery> {
+        load(backend).map(|found| found.recovery)
+    }
+
     /// Truncates log segment `file` (a name such as `log-00000000000000000000`) at
     /// `offset`, dropping every record from there on, and makes that durable; returns the
     /// bytes dropped.
