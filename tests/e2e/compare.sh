@@ -3,18 +3,25 @@
 # overlaysnap (overlaysnapd as a proxy snapshotter) vs containerd's built-in overlayfs
 # snapshotter, on the same machine, the same private containerd and the same images.
 #
-#   sudo tests/e2e/compare.sh [RUNS]        # RUNS defaults to 5; medians are printed
+#   sudo tests/e2e/compare.sh [RUNS]        # RUNS defaults to 21
 #
 # Each run, for each snapshotter in turn: `ctr images import --snapshotter S` of the image
 # archive (content + unpack), then `ctr run --rm --snapshotter S IMAGE ID true` (create,
 # mount, start, wait, delete), then `ctr images rm --sync` (GC), so every import starts
-# empty. Images: 3 layers and COMPARE_MANY (default 140) layers, from build-image.sh.
+# empty. Images: 3 layers and COMPARE_MANY (default 140) layers, from build-image.sh. The
+# snapshotters take turns going first, run by run, so that neither gains from the order.
+#
+# Samples spread widely on a shared machine (tens of ms between runs of one step), so the
+# verdict comes from the paired differences (overlaysnap minus overlayfs, one per run):
+# their median with a distribution-free 95% confidence interval (order statistics of the
+# binomial distribution). An interval above zero means overlaysnap is slower; one that
+# holds zero means no difference was measured at that precision.
 # Needs what containerd.sh needs (run that first); OVERLAYSNAPD / OVERLAYSNAP as there.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-runs=${1:-5}
+runs=${1:-21}
 many=${COMPARE_MANY:-140}
 ns=compare
 T=
@@ -102,12 +109,13 @@ done
 
 now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 declare -A samples
 for ((r = 1; r <= runs; r++)); do
+    order="overlaysnap overlayfs"
+    ((r % 2)) || order="overlayfs overlaysnap"
     for layers in 3 "$many"; do
-        for s in overlaysnap overlayfs; do
+        for s in $order; do
             ref=localhost/compare:$layers
             t0=$(now)
             C images import --snapshotter "$s" "$T/image-$layers.tar" >/dev/null
@@ -128,15 +136,31 @@ done
 
 echo
 echo "containerd $(containerd --version | awk '{ print $3 }'), runc $(runc --version | awk 'NR == 1 { print $3 }'), $(nproc) cores, kernel $(uname -r)"
-echo "median of $runs runs, milliseconds (all samples in brackets)"
-printf '%-10s %-26s %12s %12s\n' image step overlaysnap overlayfs
+echo "$runs runs, milliseconds; diff = overlaysnap - overlayfs per run: median [95% CI]"
 for layers in 3 "$many"; do
     for step in import run; do
         label="ctr images import"
         [ "$step" = run ] && label="ctr run --rm ... true"
-        a=$(tr ' ' '\n' <<<"${samples[$layers,$step,overlaysnap]}" | grep . | median)
-        b=$(tr ' ' '\n' <<<"${samples[$layers,$step,overlayfs]}" | grep . | median)
-        printf '%-10s %-26s %12s %12s\n' "$layers layers" "$label" "$a" "$b"
+        python3 - "$layers layers" "$label" "${samples[$layers,$step,overlaysnap]}" \
+            "${samples[$layers,$step,overlayfs]}" <<'PY'
+import math, statistics, sys
+image, label, a, b = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+a, b = [int(x) for x in a], [int(x) for x in b]
+d = sorted(x - y for x, y in zip(a, b))
+n = len(d)
+# The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [d_k, d_(n+1-k)] (1-based) holds the
+# median of the differences with at least 95% confidence.
+k, below = 0, 0.0
+while k < n and below + math.comb(n, k) / 2**n <= 0.025:
+    below += math.comb(n, k) / 2**n
+    k += 1
+ci = f"[{d[k - 1]:+d}, {d[n - k]:+d}]" if k >= 1 else "[n too small]"
+med = statistics.median(d)
+verdict = ("slower" if k >= 1 and d[k - 1] > 0 else
+           "faster" if k >= 1 and d[n - k] < 0 else "no difference measured")
+print(f"{image:<11} {label:<23} overlaysnap {statistics.median(a):>6.0f}  overlayfs "
+      f"{statistics.median(b):>6.0f}  diff {med:+6.0f} {ci:>14}  {verdict}")
+PY
     done
 done
 echo
