@@ -135,7 +135,10 @@ fn inspect_reports_a_torn_tail_and_changes_nothing() {
         assert_eq!(found.state, states[2]);
         assert_eq!(found.records_replayed, 1);
         let tail = found.torn_tail.expect("a torn tail");
-        assert_eq!((tail.offset, tail.bytes_dropped), (last as u64, len as u64 - 1));
+        assert_eq!(
+            (tail.offset, tail.bytes_dropped),
+            (last as u64, len as u64 - 1)
+        );
         let after: Vec<(String, Vec<u8>)> = torn
             .list()
             .unwrap()
