@@ -124,12 +124,11 @@ fn inspect_reports_a_torn_tail_and_changes_nothing() {
     let (last, len) = *frames(&disk, &segment_file(1)).last().unwrap();
     let torn = damaged(&disk, &segment_file(1), |b| b.truncate(last + len - 1));
     torn.set_contents("checkpoint-00000000000000000001.tmp", b"left by a crash");
-    let before: Vec<(String, Vec<u8>)> = torn
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|name| (name.clone(), bytes(&torn, &name)))
-        .collect();
+    let files = || -> Vec<(Vec<u8>, String)> {
+        let names = torn.list().unwrap();
+        names.into_iter().map(|n| (bytes(&torn, &n), n)).collect()
+    };
+    let before = files();
     for _ in 0..2 {
         let found = LogJournal::inspect(&torn).unwrap();
         assert_eq!(found.state, states[2]);
@@ -139,13 +138,7 @@ fn inspect_reports_a_torn_tail_and_changes_nothing() {
             (tail.offset, tail.bytes_dropped),
             (last as u64, len as u64 - 1)
         );
-        let after: Vec<(String, Vec<u8>)> = torn
-            .list()
-            .unwrap()
-            .into_iter()
-            .map(|name| (name.clone(), bytes(&torn, &name)))
-            .collect();
-        assert_eq!(after, before);
+        assert_eq!(files(), before);
     }
 }
 

@@ -343,29 +343,20 @@ func main() {
 		// An active snapshot with one parent, for Stat, Mounts and Usage.
 		_, err := sn.Prepare(ctx, "active", "base")
 		must(err)
-		if want("stat") {
-			loop("stat", nil, func(i int, _ interface{}) {
-				_, err := sn.Stat(ctx, "active")
-				must(err)
-			}).print()
+		reads := []struct {
+			name string
+			op   func() error
+		}{
+			{"stat", func() error { _, err := sn.Stat(ctx, "active"); return err }},
+			{"mounts", func() error { _, err := sn.Mounts(ctx, "active"); return err }},
+			{"usage-active", func() error { _, err := sn.Usage(ctx, "active"); return err }},
+			{"usage-committed", func() error { _, err := sn.Usage(ctx, "base"); return err }},
 		}
-		if want("mounts") {
-			loop("mounts", nil, func(i int, _ interface{}) {
-				_, err := sn.Mounts(ctx, "active")
-				must(err)
-			}).print()
-		}
-		if want("usage-active") {
-			loop("usage-active", nil, func(i int, _ interface{}) {
-				_, err := sn.Usage(ctx, "active")
-				must(err)
-			}).print()
-		}
-		if want("usage-committed") {
-			loop("usage-committed", nil, func(i int, _ interface{}) {
-				_, err := sn.Usage(ctx, "base")
-				must(err)
-			}).print()
+		for _, r := range reads {
+			if want(r.name) {
+				op := r.op
+				loop(r.name, nil, func(int, interface{}) { must(op()) }).print()
+			}
 		}
 		b.close()
 	}
