@@ -259,6 +259,15 @@ func main() {
 	{
 		b := open("single")
 		sn := b.sn
+		// aboveBase is the untimed setup of a row: a fresh Active key above base.
+		aboveBase := func(prefix string) func(int) interface{} {
+			return func(int) interface{} {
+				k := fresh(prefix)
+				_, err := sn.Prepare(ctx, k, "base")
+				must(err)
+				return k
+			}
+		}
 		if want("prepare-no-parent") {
 			loop("prepare-no-parent", nil, func(i int, _ interface{}) {
 				_, err := sn.Prepare(ctx, fresh("pn"), "")
@@ -272,12 +281,7 @@ func main() {
 			}).print()
 		}
 		if want("commit-empty") {
-			loop("commit-empty", func(i int) interface{} {
-				k := fresh("c")
-				_, err := sn.Prepare(ctx, k, "base")
-				must(err)
-				return k
-			}, func(i int, arg interface{}) {
+			loop("commit-empty", aboveBase("c"), func(i int, arg interface{}) {
 				k := arg.(string)
 				must(sn.Commit(ctx, k+"-done", k))
 			}).print()
@@ -303,12 +307,7 @@ func main() {
 		}
 		cleaner, hasCleanup := sn.(snapshots.Cleaner)
 		if want("remove") {
-			loop("remove", func(i int) interface{} {
-				k := fresh("r")
-				_, err := sn.Prepare(ctx, k, "base")
-				must(err)
-				return k
-			}, func(i int, arg interface{}) {
+			loop("remove", aboveBase("r"), func(i int, arg interface{}) {
 				must(sn.Remove(ctx, arg.(string)))
 			}).print()
 			if hasCleanup {
@@ -317,22 +316,14 @@ func main() {
 		}
 		if hasCleanup && want("cleanup") {
 			loop("cleanup(1-removed)", func(i int) interface{} {
-				k := fresh("r")
-				_, err := sn.Prepare(ctx, k, "base")
-				must(err)
-				must(sn.Remove(ctx, k))
+				must(sn.Remove(ctx, aboveBase("r")(i).(string)))
 				return nil
 			}, func(i int, _ interface{}) {
 				must(cleaner.Cleanup(ctx))
 			}).print()
 		}
 		if want("remove+cleanup") {
-			loop("remove+cleanup", func(i int) interface{} {
-				k := fresh("r")
-				_, err := sn.Prepare(ctx, k, "base")
-				must(err)
-				return k
-			}, func(i int, arg interface{}) {
+			loop("remove+cleanup", aboveBase("r"), func(i int, arg interface{}) {
 				must(sn.Remove(ctx, arg.(string)))
 				if hasCleanup {
 					must(cleaner.Cleanup(ctx))
