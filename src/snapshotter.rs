@@ -27,9 +27,9 @@
 //! directories with the recovered state: `<id>` directories of ids the journal never issued
 //! are deleted (their records were never acknowledged), missing directories of Active and
 //! View snapshots are re-created empty (owned like their parent's, as Prepare made them),
-//! and missing directories of Committed snapshots are
-//! reported as damage, never re-created. Everything else that is not live is garbage for
-//! [`Snapshotter::cleanup`].
+//! and missing directories of Committed snapshots are reported as damage, never
+//! re-created. Everything else that is not live is garbage for [`Snapshotter::cleanup`].
+//! [`Snapshotter::inspect`] reports what opening would change, and changes nothing.
 
 use crate::core::{
     Command, Filter, Info, Kind, Labels, MountPlan, Record, State, Timestamp, Usage,
@@ -259,9 +259,16 @@ impl Snapshotter {
     /// without doing it: the journal is read back but not repaired, and the directories are
     /// compared with the recovered state but not changed (see the fields of
     /// [`OpenReport`]). Like `open`, it locks the root for its duration, so it refuses a
-    /// root that a live process holds.
+    /// root that a live process holds. A missing root is NotFound, not created.
     pub fn inspect(root: impl AsRef<Path>) -> Result<OpenReport> {
-        let layout = Layout::open(root.as_ref(), &[])?;
+        let root = root.as_ref();
+        if !root.exists() {
+            return Err(Error::NotFound(format!(
+                "snapshotter root {} does not exist",
+                root.display()
+            )));
+        }
+        let layout = Layout::open(root, &[])?;
         let _lock = DirLock::acquire(layout.root())?;
         let recovery = LogJournal::inspect(&FsBackend::open(layout.root().join("journal"))?)?;
         let mut report = reconcile(&layout, &recovery.state, Reconcile::Inspect)?;

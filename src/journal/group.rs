@@ -12,8 +12,8 @@
 //! wakes them all at once, and a writer whose ticket is durable returns without taking the
 //! queue lock again. On a condition variable they came back one at a time, each through a
 //! hand-off of the queue lock: waking 16 writers took about as long as a flush, and 16
-//! writers reached 6.2x one writer's appends against 7.3x now (mean of 8 alternating pairs
-//! of runs on the project's 2-core machine).
+//! writers reached 6.2x one writer's appends against 7.3x when woken at once (means of 8
+//! alternating pairs of runs on the project's 2-core machine; `docs/bench.md`).
 //!
 //! The woken writers still submit again one by one, and the first to do so would lead a
 //! flush of its own frames alone while the others are still waking. So a leader first
@@ -254,6 +254,7 @@ impl<W> Group<W> {
         self.durable.store(tickets, Ordering::Release);
     }
 
+    /// Poisons the group with `error` (the first poison stays): every later call fails.
     fn poison(&self, q: &mut Queue, error: &Error) {
         let kind = match error {
             Error::Io { source, .. } => source.kind(),
