@@ -1,7 +1,7 @@
 //! Checkpoint files: the whole state in one frame, in place only once it is durable.
 //!
 //! `checkpoint-<seq>` (the number in 20 decimal digits) holds the state after every
-//! record of the segments before `log-<seq>`; its format is in [`frame`](super::frame):
+//! record of the segments before `log-<seq>`; its format is in [`frame`]:
 //! the header with magic `OSNAPCKP`, one frame whose payload is a
 //! [`Checkpoint`](crate::core::Checkpoint), and nothing after it.
 //!

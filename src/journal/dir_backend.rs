@@ -1,5 +1,5 @@
 //! [`DirBackend`]: the journal's [`Backend`] over a directory of any
-//! [`FileSystem`](crate::layout::FileSystem), so that the journal and the layout can share
+//! [`FileSystem`], so that the journal and the layout can share
 //! one file system, and with [`SimFs`](crate::layout::SimFs) one call counter and one crash.
 //!
 //! Every call names its file by path (no cached descriptors), so on the host's file system
