@@ -259,7 +259,9 @@ impl Snapshotter {
     /// without doing it: the journal is read back but not repaired, and the directories are
     /// compared with the recovered state but not changed (see the fields of
     /// [`OpenReport`]). Like `open`, it locks the root for its duration, so it refuses a
-    /// root that a live process holds. A missing root is NotFound, not created.
+    /// root that a live process holds. It writes only the lock files (and the empty
+    /// `snapshots`, `l` and `journal` directories of a root that lacks them). A missing
+    /// root is NotFound, not created.
     pub fn inspect(root: impl AsRef<Path>) -> Result<OpenReport> {
         let root = root.as_ref();
         if !root.exists() {

@@ -51,12 +51,13 @@ const THREADS: usize = 8;
 const PER_THREAD: usize = 40;
 
 /// `THREADS` writers, each deciding and submitting under the state lock (as the
-/// snapshotter does) and waiting outside it; checkpoints from one of them now and then.
-fn concurrent_writers<J: Journal>(journal: &J) -> State {
+/// snapshotter does) and waiting outside it, then calling `acknowledged` with the key it
+/// wrote; checkpoints from one of them now and then.
+fn concurrent_writers<J: Journal>(journal: &J, acknowledged: impl Fn(&str) + Sync) -> State {
     let live = Mutex::new(State::new());
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            let (live, journal) = (&live, journal);
+            let (live, journal, acknowledged) = (&live, journal, &acknowledged);
             s.spawn(move || {
                 for i in 0..PER_THREAD {
                     let ticket = {
@@ -76,6 +77,7 @@ fn concurrent_writers<J: Journal>(journal: &J) -> State {
                         ticket
                     };
                     journal.wait(ticket).unwrap();
+                    acknowledged(&format!("t{t}-{i}"));
                 }
             });
         }
@@ -103,7 +105,7 @@ fn concurrent_writers_all_land_in_a_valid_order(#[case] real: bool) {
     let disk = SimBackend::new();
     fn run<B: Backend>(backend: impl Fn() -> B) {
         let (journal, _) = LogJournal::open(backend()).unwrap();
-        let live = concurrent_writers(&journal);
+        let live = concurrent_writers(&journal, |_| {});
         assert_all_present(&journal.recover().unwrap().state, &live);
         drop(journal);
         assert_all_present(&LogJournal::open(backend()).unwrap().1.state, &live);
@@ -162,34 +164,11 @@ impl Backend for SlowSync {
 fn every_ticket_is_durable_when_its_wait_returns() {
     let disk = SimBackend::new();
     let (journal, _) = LogJournal::open(SlowSync(disk.clone())).unwrap();
-    let live = Mutex::new(State::new());
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let (live, journal, disk) = (&live, &journal, &disk);
-            s.spawn(move || {
-                for i in 0..PER_THREAD / 2 {
-                    let key = format!("t{t}-{i}");
-                    let ticket = {
-                        let mut state = live.lock();
-                        let cmd = Command::Prepare {
-                            key: key.clone(),
-                            parent: None,
-                            labels: Default::default(),
-                            now: Timestamp::new(1_700_000_000 + i as i64, t as u32),
-                        };
-                        let record = state.decide(&cmd).unwrap();
-                        let ticket = journal.submit(std::slice::from_ref(&record)).unwrap();
-                        state.apply(&record);
-                        ticket
-                    };
-                    journal.wait(ticket).unwrap();
-                    let after = LogJournal::open(disk.crash(Crash::PowerLoss)).unwrap().1;
-                    assert!(
-                        after.state.get(&key).is_some(),
-                        "{key} was acknowledged but a power loss right after loses it"
-                    );
-                }
-            });
-        }
+    concurrent_writers(&journal, |key| {
+        let after = LogJournal::open(disk.crash(Crash::PowerLoss)).unwrap().1;
+        assert!(
+            after.state.get(key).is_some(),
+            "{key} was acknowledged but a power loss right after loses it"
+        );
     });
 }

@@ -114,9 +114,6 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
         }
         Command::Cleanup => Ok(Output::Cleaned(open_existing(root)?.cleanup()?)),
         Command::Check => {
-            if !root.exists() {
-                return Err(Failure::MissingRoot(root.to_path_buf()));
-            }
             let report = Snapshotter::inspect(root).map_err(Failure::from_open)?;
             Ok(Output::Check {
                 root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),

@@ -49,7 +49,8 @@ pub(crate) struct Failed {
 /// Group commit over the I/O-side state `W`.
 pub(crate) struct Group<W> {
     queue: Mutex<Queue>,
-    /// `queue.durable`, readable without the lock. Written under the lock.
+    /// Every ticket up to this one is durable. Written under the queue lock; read without
+    /// it by woken writers. Invariant: at most `queue.submitted`.
     durable: AtomicU64,
     /// Set (under the lock) when the group is poisoned, before any sleeper is woken.
     poisoned: AtomicBool,
@@ -64,10 +65,8 @@ pub(crate) struct Group<W> {
 struct Queue {
     /// Frames submitted but not yet taken by a leader, in ticket order.
     pending: Vec<u8>,
-    /// Records submitted since open: the newest ticket. Invariant: `durable <= submitted`.
+    /// Records submitted since open: the newest ticket.
     submitted: u64,
-    /// Every ticket up to this one is durable.
-    durable: u64,
     /// Whether some thread holds the I/O role. Invariant: at most one does.
     busy: bool,
     /// Submissions (calls, not records) since open.
@@ -101,7 +100,6 @@ impl<W> Group<W> {
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
                 submitted: 0,
-                durable: 0,
                 busy: false,
                 submissions: 0,
                 durable_submissions: 0,
@@ -142,7 +140,7 @@ impl<W> Group<W> {
         }
         loop {
             q.check()?;
-            if q.durable >= ticket.0 {
+            if self.durable.load(Ordering::Acquire) >= ticket.0 {
                 return Ok(());
             }
             if !q.busy {
@@ -249,7 +247,6 @@ impl<W> Group<W> {
 
     /// Records that every ticket up to `upto` (tickets, submissions) is durable.
     fn mark_durable(&self, q: &mut Queue, (tickets, submissions): (u64, u64)) {
-        q.durable = tickets;
         q.durable_submissions = submissions;
         self.durable.store(tickets, Ordering::Release);
     }
