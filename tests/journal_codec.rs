@@ -135,8 +135,55 @@ fn an_unknown_variant_does_not_decode() {
     assert!(codec::decode_record(&[4, 1, 1, b'n']).is_err());
 }
 
+/// The record that serde's decoding of [`Record`] reads from `bytes`, if it takes them all:
+/// the oracle for the codec's own decoder, which must read exactly the same.
+fn serde_decoded(bytes: &[u8]) -> Option<Record> {
+    let config = bincode::config::standard().with_limit::<{ 1 << 20 }>();
+    match bincode::serde::decode_from_slice::<Record, _>(bytes, config) {
+        Ok((record, used)) if used == bytes.len() => Some(record),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_label_given_twice_keeps_its_last_value_as_with_serde() {
+    // Updated, id 2, key "v", two labels "a"="b" and "a"="c", at.
+    let bytes = [
+        &[3, 2, 1, b'v', 2, 1, b'a', 1, b'b', 1, b'a', 1, b'c'][..],
+        &AT_BYTES,
+    ]
+    .concat();
+    let record = codec::decode_record(&bytes).unwrap();
+    assert_eq!(Some(&record), serde_decoded(&bytes).as_ref());
+    let Record::Updated { labels, .. } = record else {
+        panic!("not an update: {record:?}")
+    };
+    assert_eq!(labels, [("a".to_owned(), "c".to_owned())].into());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(128)))]
+
+    /// Every byte of every record variant's encoding, replaced by values that matter to
+    /// the format (0, 1, varint tags, the byte with a bit flipped, invalid UTF-8): the
+    /// codec's decoder and serde's agree on whether it decodes, and on what to.
+    #[test]
+    fn the_record_decoder_reads_what_serde_reads(commands in support::commands(16)) {
+        for record in decided(&commands) {
+            let bytes = encoded(&record);
+            for at in 0..bytes.len() {
+                for value in [0, 1, 2, 3, 4, 250, 251, 252, 253, 254, 255, 0xc0, bytes[at] ^ 1] {
+                    let mut damaged = bytes.clone();
+                    damaged[at] = value;
+                    prop_assert_eq!(
+                        codec::decode_record(&damaged).ok(),
+                        serde_decoded(&damaged),
+                        "byte {} set to {}", at, value
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn records_round_trip_and_every_damaged_length_is_refused(commands in support::commands(24)) {

@@ -292,6 +292,52 @@ fn a_record_that_does_not_fit_the_state_is_corrupt() {
     assert_corrupt(open(&disk), &log0(), at, "record does not fit the state");
 }
 
+/// Replay checks frames and decodes records on one thread and applies them on another: in
+/// a segment long enough that the reader runs ahead by many batches (and blocks), the
+/// first bad frame in file order is the one reported, whichever thread finds it, and
+/// nothing hangs when the applier stops first.
+#[rstest]
+#[case::a_misfit_long_before_an_undecodable_frame(100, 30_000)]
+#[case::an_undecodable_frame_long_before_a_misfit(30_000, 100)]
+#[case::a_misfit_just_before_an_undecodable_frame(1_500, 1_501)]
+#[case::an_undecodable_frame_just_before_a_misfit(1_501, 1_500)]
+fn the_first_bad_frame_of_a_long_segment_is_reported(
+    #[case] misfit: usize,
+    #[case] undecodable: usize,
+) {
+    let mut removed = Vec::new();
+    codec::encode_record(
+        &Record::Removed {
+            id: 99,
+            key: "nope".into(),
+        },
+        &mut removed,
+    );
+    let mut log = frame::header(frame::LOG_MAGIC).to_vec();
+    let mut offsets = Vec::new();
+    for (i, record) in prepares(40_000).iter().enumerate() {
+        let mut payload = Vec::new();
+        codec::encode_record(record, &mut payload);
+        if i == misfit {
+            payload = removed.clone();
+        } else if i == undecodable {
+            payload = vec![9, 9, 9];
+        }
+        offsets.push(log.len());
+        let start = frame::begin_frame(&mut log);
+        log.extend_from_slice(&payload);
+        frame::finish_frame(&mut log, start, frame::MAX_RECORD_FRAME).unwrap();
+    }
+    let disk = SimBackend::new();
+    disk.set_contents(&log0(), &log);
+    let (first, why) = if misfit < undecodable {
+        (misfit, "record does not fit the state")
+    } else {
+        (undecodable, "record does not decode")
+    };
+    assert_corrupt(open(&disk), &log0(), offsets[first], why);
+}
+
 #[test]
 fn a_length_over_the_cap_is_torn_at_the_end_and_corrupt_in_the_middle() {
     let records = prepares(3);

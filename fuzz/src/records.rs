@@ -2,7 +2,8 @@
 //!
 //! One input is tried, in turn:
 //! 1. as a record payload and as a checkpoint payload, straight into the codec: a value
-//!    that re-encodes to itself, or an error;
+//!    that re-encodes to itself, or an error; a record exactly as serde's decoding of
+//!    [`Record`] reads it (the codec decodes records with its own `BorrowDecode`);
 //! 2. as a whole file, through the frame reader (with both frame caps): frames that lie
 //!    inside the file, in order, ending in at most one torn-tail or corrupt item;
 //! 3. written into a [`SimBackend`] as `log-0`, as `checkpoint-0`, and split at every
@@ -58,9 +59,21 @@ pub fn records(data: &[u8]) {
     }
 }
 
-/// A decoded record re-encodes to a payload that decodes to the same record.
+/// The codec decodes a record exactly where serde's decoding of [`Record`] does, to the
+/// same record, and a decoded record re-encodes to a payload that decodes to it again.
 fn decode_record(data: &[u8]) {
-    let Ok(record) = codec::decode_record(data) else {
+    let decoded = codec::decode_record(data);
+    let config = bincode::config::standard().with_limit::<{ 1 << 20 }>();
+    let by_serde = match bincode::serde::decode_from_slice::<Record, _>(data, config) {
+        Ok((record, used)) if used == data.len() => Some(record),
+        _ => None,
+    };
+    assert_eq!(
+        decoded.as_ref().ok(),
+        by_serde.as_ref(),
+        "decoders disagree"
+    );
+    let Ok(record) = decoded else {
         return;
     };
     let mut again = Vec::new();

@@ -11,20 +11,34 @@
 //! variant: changing a type so that they fail needs a new
 //! [`FORMAT_VERSION`](super::frame::FORMAT_VERSION).
 //!
-//! Decoding is bounded by the payload at hand, not by the frame cap: bincode counts the
-//! bytes every length and integer claims (at most 8 claimed bytes for each payload byte,
-//! an integer being at least one byte and at most 8 wide), and refuses a value whose claims
-//! pass its limit before allocating for it. The limit is the smallest power of two at
-//! least `8 × payload + 64`, so a damaged length can drive an allocation of at most about
-//! 16 times the payload, and a payload must be consumed exactly.
+//! Records are decoded by [`RecordRef`]'s `BorrowDecode`, bincode's own decoding
+//! (no serde): the same shape written out field by field, with the strings borrowed from
+//! the payload, so that replay can decode on one thread and allocate on another (see
+//! `replay`). Parsing the million records of the recovery benchmark this way took 140–185
+//! ms, where serde's decoding into owned records took 320–450 ms (`docs/bench.md`).
+//! `tests/journal_codec.rs` checks that it reads exactly what serde's decoding of
+//! [`Record`] reads, on valid and damaged bytes; the `records` fuzz target checks it on
+//! arbitrary ones. It allocates nothing a claimed length asks for: strings are borrowed,
+//! and labels are pushed one by one as they decode.
+//!
+//! Checkpoints decode through serde, bounded by the payload at hand, not by the frame cap:
+//! bincode counts the bytes every length and integer claims (at most 8 claimed bytes for
+//! each payload byte, an integer being at least one byte and at most 8 wide), and refuses
+//! a value whose claims pass its limit before allocating for it. The limit is the smallest
+//! power of two at least `8 × payload + 64`, so a damaged length can drive an allocation
+//! of at most about 16 times the payload.
+//!
+//! Either way a payload must be consumed exactly.
 
 use crate::core::{Checkpoint, Kind, Labels, Record, Timestamp, Usage};
 use bincode::config::{self, Config};
-use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use bincode::de::{BorrowDecode, BorrowDecoder, Decode, Decoder};
+use bincode::error::{AllowedEnumVariants, DecodeError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use smallvec::SmallVec;
 
-/// The configuration for encoding: bincode's standard one (decoding adds a limit).
+/// The configuration for encoding: bincode's standard one (decoding a checkpoint adds a limit).
 fn encode_config() -> impl Config {
     config::standard()
 }
@@ -50,8 +64,18 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
 
 /// Decodes a record payload; the error says why it does not decode.
 pub fn decode_record(payload: &[u8]) -> Result<Record, String> {
-    let decoded: RecordIn = decode_bounded!(payload, 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35)?;
-    Ok(decoded.into())
+    decode_record_ref(payload).map(RecordRef::into_record)
+}
+
+/// Decodes a record payload without copying its strings; the error says why it does not
+/// decode. Replay checks and decodes frames on one thread and builds the state on another
+/// (see `replay`), and this keeps every allocation of a record on the thread that keeps or
+/// frees it.
+pub fn decode_record_ref(payload: &[u8]) -> Result<RecordRef<'_>, String> {
+    exactly(
+        payload,
+        bincode::borrow_decode_from_slice(payload, config::standard()),
+    )
 }
 
 /// Appends the payload encoding of `checkpoint` to `out`.
@@ -71,44 +95,46 @@ fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>, config: impl Config) {
         .expect("records and checkpoints always encode");
 }
 
-/// [`Record`] as it is decoded: the same serde shape (variants and fields in the same
-/// order, so the same bytes), with strings copied from the payload, where `Record`'s own
-/// `Deserialize` would have bincode zero a buffer for each string before filling it.
-/// Replay decodes millions of records, and this was a fifth of its instructions.
-#[derive(Deserialize)]
-enum RecordIn {
+/// A [`Record`] as it is decoded: the same serde shape (variants and fields in the same
+/// order, so the same bytes), with its strings borrowed from the payload.
+#[derive(Debug)]
+#[allow(missing_docs)] // the fields are those of `Record`
+pub enum RecordRef<'a> {
+    /// [`Record::Created`].
     Created {
         id: u64,
         kind: Kind,
-        key: Text,
-        parent: Option<Text>,
-        labels: LabelsIn,
+        key: &'a str,
+        parent: Option<&'a str>,
+        labels: LabelsRef<'a>,
         at: Timestamp,
     },
+    /// [`Record::Committed`].
     Committed {
         id: u64,
-        key: Text,
-        name: Text,
-        labels: LabelsIn,
+        key: &'a str,
+        name: &'a str,
+        labels: LabelsRef<'a>,
         usage: Usage,
         at: Timestamp,
     },
-    Removed {
-        id: u64,
-        key: Text,
-    },
+    /// [`Record::Removed`].
+    Removed { id: u64, key: &'a str },
+    /// [`Record::Updated`].
     Updated {
         id: u64,
-        key: Text,
-        labels: LabelsIn,
+        key: &'a str,
+        labels: LabelsRef<'a>,
         at: Timestamp,
     },
 }
 
-impl From<RecordIn> for Record {
-    fn from(record: RecordIn) -> Record {
-        match record {
-            RecordIn::Created {
+impl RecordRef<'_> {
+    /// The owned record: its strings copied, its labels in a map (a label key given twice
+    /// keeps its last value).
+    pub fn into_record(self) -> Record {
+        match self {
+            RecordRef::Created {
                 id,
                 kind,
                 key,
@@ -118,12 +144,12 @@ impl From<RecordIn> for Record {
             } => Record::Created {
                 id,
                 kind,
-                key: key.0,
-                parent: parent.map(|p| p.0),
-                labels: labels.0,
+                key: key.to_owned(),
+                parent: parent.map(str::to_owned),
+                labels: labels.to_labels(),
                 at,
             },
-            RecordIn::Committed {
+            RecordRef::Committed {
                 id,
                 key,
                 name,
@@ -132,73 +158,130 @@ impl From<RecordIn> for Record {
                 at,
             } => Record::Committed {
                 id,
-                key: key.0,
-                name: name.0,
-                labels: labels.0,
+                key: key.to_owned(),
+                name: name.to_owned(),
+                labels: labels.to_labels(),
                 usage,
                 at,
             },
-            RecordIn::Removed { id, key } => Record::Removed { id, key: key.0 },
-            RecordIn::Updated {
+            RecordRef::Removed { id, key } => Record::Removed {
+                id,
+                key: key.to_owned(),
+            },
+            RecordRef::Updated {
                 id,
                 key,
                 labels,
                 at,
             } => Record::Updated {
                 id,
-                key: key.0,
-                labels: labels.0,
+                key: key.to_owned(),
+                labels: labels.to_labels(),
                 at,
             },
         }
     }
 }
 
-/// A string decoded from the borrowed bytes of the payload.
-struct Text(String);
+/// Labels borrowed from a payload, in their encoded order. Snapshots rarely carry more
+/// than a few labels, and up to four take no allocation.
+#[derive(Debug)]
+pub struct LabelsRef<'a>(SmallVec<[(&'a str, &'a str); 4]>);
 
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
-        struct TextVisitor;
-        impl Visitor<'_> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
-                Ok(Text(v.to_owned()))
-            }
-        }
-        deserializer.deserialize_str(TextVisitor)
+impl LabelsRef<'_> {
+    fn to_labels(&self) -> Labels {
+        self.0
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 }
 
-/// Labels whose strings are decoded as [`Text`].
-struct LabelsIn(Labels);
-
-impl<'de> Deserialize<'de> for LabelsIn {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<LabelsIn, D::Error> {
-        struct LabelsVisitor;
-        impl<'de> Visitor<'de> for LabelsVisitor {
-            type Value = LabelsIn;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of labels")
+/// [`Record`]'s serde shape, field by field: a change to [`Record`] must be made here too
+/// (the golden bytes and the agreement test with serde's decoding fail until it is).
+impl<'de: 'a, 'a, C> BorrowDecode<'de, C> for RecordRef<'a> {
+    fn borrow_decode<D: BorrowDecoder<'de, Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
+        Ok(match u32::decode(d)? {
+            0 => RecordRef::Created {
+                id: u64::decode(d)?,
+                kind: kind(d)?,
+                key: BorrowDecode::borrow_decode(d)?,
+                parent: BorrowDecode::borrow_decode(d)?,
+                labels: BorrowDecode::borrow_decode(d)?,
+                at: timestamp(d)?,
+            },
+            1 => RecordRef::Committed {
+                id: u64::decode(d)?,
+                key: BorrowDecode::borrow_decode(d)?,
+                name: BorrowDecode::borrow_decode(d)?,
+                labels: BorrowDecode::borrow_decode(d)?,
+                usage: Usage {
+                    size: i64::decode(d)?,
+                    inodes: i64::decode(d)?,
+                },
+                at: timestamp(d)?,
+            },
+            2 => RecordRef::Removed {
+                id: u64::decode(d)?,
+                key: BorrowDecode::borrow_decode(d)?,
+            },
+            3 => RecordRef::Updated {
+                id: u64::decode(d)?,
+                key: BorrowDecode::borrow_decode(d)?,
+                labels: BorrowDecode::borrow_decode(d)?,
+                at: timestamp(d)?,
+            },
+            found => {
+                return Err(DecodeError::UnexpectedVariant {
+                    type_name: "Record",
+                    allowed: &AllowedEnumVariants::Range { min: 0, max: 3 },
+                    found,
+                })
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LabelsIn, A::Error> {
-                let mut labels = Labels::new();
-                while let Some((Text(k), Text(v))) = map.next_entry()? {
-                    labels.insert(k, v);
-                }
-                Ok(LabelsIn(labels))
-            }
-        }
-        deserializer.deserialize_map(LabelsVisitor)
+        })
     }
+}
+
+impl<'de: 'a, 'a, C> BorrowDecode<'de, C> for LabelsRef<'a> {
+    fn borrow_decode<D: BorrowDecoder<'de, Context = C>>(d: &mut D) -> Result<Self, DecodeError> {
+        let len = u64::decode(d)?;
+        let mut labels = SmallVec::new();
+        for _ in 0..len {
+            labels.push(BorrowDecode::borrow_decode(d)?);
+        }
+        Ok(LabelsRef(labels))
+    }
+}
+
+/// A [`Kind`] as serde encodes a unit variant: its index in declaration order.
+fn kind<D: Decoder>(d: &mut D) -> Result<Kind, DecodeError> {
+    match u32::decode(d)? {
+        0 => Ok(Kind::View),
+        1 => Ok(Kind::Active),
+        2 => Ok(Kind::Committed),
+        found => Err(DecodeError::UnexpectedVariant {
+            type_name: "Kind",
+            allowed: &AllowedEnumVariants::Range { min: 0, max: 2 },
+            found,
+        }),
+    }
+}
+
+/// A [`Timestamp`]: its fields in order.
+fn timestamp<D: Decoder>(d: &mut D) -> Result<Timestamp, DecodeError> {
+    Ok(Timestamp {
+        seconds: i64::decode(d)?,
+        nanos: u32::decode(d)?,
+    })
 }
 
 fn decode<T: DeserializeOwned>(payload: &[u8], config: impl Config) -> Result<T, String> {
-    let (value, used) =
-        bincode::serde::decode_from_slice(payload, config).map_err(|e| e.to_string())?;
+    exactly(payload, bincode::serde::decode_from_slice(payload, config))
+}
+
+/// The decoded value if it took all of `payload`.
+fn exactly<T>(payload: &[u8], decoded: Result<(T, usize), DecodeError>) -> Result<T, String> {
+    let (value, used) = decoded.map_err(|e| e.to_string())?;
     if used != payload.len() {
         return Err(format!(
             "{} trailing bytes after the value",

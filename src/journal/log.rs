@@ -33,18 +33,19 @@
 //!
 //! # Opening
 //! [`LogJournal::open`] reads the newest checkpoint and replays the segments after it, each
-//! record checked with [`State::admit`]; a torn tail of the newest segment is truncated
-//! and reported; everything else that is wrong is [`Error::Corrupt`]. It then removes
-//! superseded and temporary files, creates the first
-//! segment after the checkpoint if it is missing, and syncs the newest segment and the
-//! directory, so that the recovered state is durable before anyone acts on it. Recovery
-//! time is bounded by the size of one checkpoint plus the records written since.
+//! record checked with [`State::admit`] (decoding on a second thread, see `replay`); a
+//! torn tail of the newest segment is truncated and reported; everything else that is
+//! wrong is [`Error::Corrupt`]. It then removes superseded and temporary files, creates
+//! the first segment after the checkpoint if it is missing, and syncs the newest segment
+//! and the directory, so that the recovered state is durable before anyone acts on it.
+//! Recovery time is bounded by the size of one checkpoint plus the records written since.
 
 use super::backend::{install, Backend, FsBackend, TEMP_SUFFIX};
 use super::checkpoint::{self, checkpoint_file};
 use super::frame::{self, Item, FRAME_HEADER_LEN, HEADER_LEN, LOG_MAGIC, MAX_RECORD_FRAME};
 use super::group::{Failed, Group};
-use super::{codec, corrupt, io_error, Journal, Recovery, Ticket, TornTail};
+use super::replay;
+use super::{codec, corrupt, io_error, Journal, Recovery, Ticket};
 use crate::core::{Record, State};
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
@@ -339,7 +340,7 @@ fn load<B: Backend>(backend: &B) -> Result<Found> {
     let mut torn_tail = None;
     for (i, &seq) in live.iter().enumerate() {
         let newest = i + 1 == live.len();
-        let (valid, torn) = replay(backend, seq, newest, &mut state, &mut replayed)?;
+        let (valid, torn) = replay::segment(backend, seq, newest, &mut state, &mut replayed)?;
         tail = Some((seq, valid));
         torn_tail = torn;
     }
@@ -354,69 +355,6 @@ fn load<B: Backend>(backend: &B) -> Result<Found> {
         base,
         tail,
     })
-}
-
-/// Replays segment `seq` onto `state`; returns the length of its valid prefix and, for the
-/// `newest` segment only, a torn tail. A torn tail in an older segment is corruption: it
-/// was synced whole before the next segment was created.
-fn replay<B: Backend>(
-    backend: &B,
-    seq: u64,
-    newest: bool,
-    state: &mut State,
-    replayed: &mut u64,
-) -> Result<(u64, Option<TornTail>)> {
-    let name = segment_file(seq);
-    let path = backend.path(&name);
-    let bytes = backend
-        .read(&name)
-        .map_err(|e| io_error(backend, "reading", &name, e))?;
-    let len = bytes.len() as u64;
-    let torn = |offset: u64, reason: String| TornTail {
-        path: path.clone(),
-        offset,
-        bytes_dropped: len - offset,
-        reason,
-    };
-    if let Err(bad) = frame::check_header(&bytes, LOG_MAGIC) {
-        return Err(corrupt(path, bad.offset, bad.reason));
-    }
-    let mut valid = HEADER_LEN as u64;
-    for item in frame::Frames::new(&bytes, HEADER_LEN, MAX_RECORD_FRAME) {
-        match item {
-            Item::Frame { offset, payload } => {
-                let record = codec::decode_record(payload).map_err(|why| {
-                    corrupt(
-                        path.clone(),
-                        offset,
-                        format!("record does not decode: {why}"),
-                    )
-                })?;
-                state.admit(&record).map_err(|e| {
-                    corrupt(
-                        path.clone(),
-                        offset,
-                        format!("record does not fit the state: {e}"),
-                    )
-                })?;
-                state.apply_owned(record);
-                *replayed += 1;
-                valid = offset + (FRAME_HEADER_LEN + payload.len()) as u64;
-            }
-            Item::Torn { offset, reason } if newest => {
-                return Ok((offset, Some(torn(offset, reason))))
-            }
-            Item::Torn { offset, reason } => {
-                return Err(corrupt(
-                    path,
-                    offset,
-                    format!("{reason}, in an older segment"),
-                ))
-            }
-            Item::Corrupt { offset, reason } => return Err(corrupt(path, offset, reason)),
-        }
-    }
-    Ok((valid, None))
 }
 
 /// Puts segment `seq`, holding just its header, durably in place.

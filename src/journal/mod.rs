@@ -43,6 +43,7 @@ mod group;
 pub mod lock;
 mod log;
 mod memory;
+mod replay;
 mod sim;
 
 pub use backend::{Backend, FsBackend};
