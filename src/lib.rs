@@ -7,8 +7,10 @@
 //!   and yields a [`core::Record`] or containerd's precise error; [`core::State::apply`]
 //!   applies a record deterministically. No I/O, clock, randomness or locks.
 //! - [`journal`]: records made durable (append-only log with checksums, group commit,
-//!   checkpoints; or memory; or fault-injecting for tests).
+//!   checkpoints; or memory), and rebuilt into a state in one place ([`journal::Rebuild`]).
 //! - [`layout`]: the overlay directories, mounts, usage, durability and cleanup on disk.
+//! - [`fs`]: the file-system seam under both, the host's file system, the root lock and
+//!   mounting; with the `testing` feature, the simulated disk of the crash tests.
 //! - [`Snapshotter`]: the three joined, with containerd's operations; [`Snapshots`] is
 //!   containerd's Snapshotter interface that [`service`] routes through.
 //!
@@ -43,7 +45,8 @@
 //! 3. persist the record ([`journal::Journal::append`]) and wait until it is durable;
 //! 4. [`core::State::apply`] it, then carry out its effects on disk.
 //!
-//! After a restart, [`journal::Journal::recover`] replays the records into an equal state.
+//! After a restart, [`journal::Journal::recover`] replays the records into an equal state
+//! (through [`journal::Rebuild`], the one replay loop every journal shares).
 //!
 //! ```
 //! use overlaysnap::core::{Command, State, Timestamp};
@@ -66,6 +69,7 @@
 
 pub mod core;
 pub mod error;
+pub mod fs;
 pub mod journal;
 pub mod layout;
 pub mod service;
@@ -74,6 +78,9 @@ pub mod snapshots;
 pub mod snapshotter;
 pub(crate) mod sync;
 
+pub use crate::core::{Info, Kind, Labels, Timestamp, Usage};
 pub use error::{Error, ErrorKind, Result};
+pub use fs::Mount;
+pub use journal::{Backend, LogBackend, MemoryBackend};
 pub use snapshots::Snapshots;
-pub use snapshotter::{JournalChoice, OpenReport, Options, Snapshotter};
+pub use snapshotter::{OpenReport, Options, Snapshotter};

@@ -3,7 +3,7 @@
 
 use crate::core::{Info, Labels, Usage};
 use crate::error::{Error, Result};
-use crate::layout::Mount;
+use crate::fs::Mount;
 use crate::snapshotter::Snapshotter;
 
 /// What a snapshotter offers (containerd's `snapshots.Snapshotter`). The services route

@@ -35,10 +35,9 @@ use crate::core::{
     Command, Filter, Info, Kind, Labels, MountPlan, Record, State, Timestamp, Usage,
 };
 use crate::error::{Error, Result};
-use crate::journal::{
-    DirBackend, DirLock, FsBackend, Journal, LogJournal, MemoryJournal, Recovery, Ticket, TornTail,
-};
-use crate::layout::{Entry, FileSystem, Layout, Mount};
+use crate::fs::{DirLock, FileSystem, Mount, RealFs};
+use crate::journal::{Backend, Journal, LogBackend, LogJournal, Recovery, Store, Ticket, TornTail};
+use crate::layout::{Entry, Layout};
 use crate::shared_flush::SharedFlush;
 use crate::sync::{Mutex, RwLock};
 use std::collections::{BTreeSet, VecDeque};
@@ -51,20 +50,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// set (`WithUpperdirLabel`).
 pub const UPPERDIR_LABEL: &str = "containerd.io/snapshot/overlay.upperdir";
 
-/// Where the records go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum JournalChoice {
-    /// An append-only log under `ROOT/journal` (durable; the default).
-    #[default]
-    Log,
-    /// Records kept in memory only: the state is lost when the process ends. For embedding
-    /// and tests.
-    Memory,
-}
-
 /// How a [`Snapshotter`] behaves; `Options::default()` is containerd's default overlay
 /// snapshotter with a durable log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Delete a removed snapshot's directory at once (containerd's sync remove). When false
     /// (containerd's default, async remove) directories go at the next [`Snapshotter::cleanup`].
@@ -73,8 +61,10 @@ pub struct Options {
     pub upperdir_label: bool,
     /// Options appended to every overlay mount (containerd's `mount_options`).
     pub mount_options: Vec<String>,
-    /// Where the records go.
-    pub journal: JournalChoice,
+    /// Where the records go: the journal opened at `ROOT/journal` ([`LogBackend`], the
+    /// durable default; [`MemoryBackend`](crate::journal::MemoryBackend); or an
+    /// embedder's own [`Backend`]).
+    pub journal: Arc<dyn Backend>,
     /// Take a checkpoint after this many records, so recovery replays at most about this
     /// many; 0 never checkpoints automatically.
     pub checkpoint_every: u64,
@@ -86,7 +76,7 @@ impl Default for Options {
             sync_remove: false,
             upperdir_label: false,
             mount_options: Vec::new(),
-            journal: JournalChoice::Log,
+            journal: Arc::new(LogBackend),
             checkpoint_every: 100_000,
         }
     }
@@ -168,24 +158,14 @@ impl Snapshotter {
     /// processes, recovers the state from the journal chosen in `options` and reconciles the
     /// directories with it (see the module documentation).
     pub fn open(root: impl AsRef<Path>, options: Options) -> Result<Snapshotter> {
-        let layout = Layout::open(root.as_ref(), &options.mount_options)?;
-        let lock = DirLock::acquire(layout.root())?;
-        let (journal, recovery): (Box<dyn Journal>, Recovery) = match options.journal {
-            JournalChoice::Log => {
-                let (journal, recovery) = LogJournal::open_dir(layout.root().join("journal"))?;
-                (Box::new(journal), recovery)
-            }
-            JournalChoice::Memory => memory_journal(&layout)?,
-        };
-        Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
+        Snapshotter::open_with_fs(Arc::new(RealFs), root, options)
     }
 
     /// Opens the snapshotter at `root` of the file system `fs` as [`Snapshotter::open`]
-    /// does, with every file-system call of the layout and of the journal (a
-    /// [`DirBackend`] at `ROOT/journal`) going to `fs`. With a
-    /// [`SimFs`](crate::layout::SimFs), crash tests run the production code over a disk
-    /// that forgets what was not made durable. Mounting stays the host's: the returned
-    /// mounts name paths of `fs`.
+    /// does, with every file-system call of the layout and of the journal going to `fs`.
+    /// With the simulated disk (`SimFs`, feature `testing`), crash tests run the production
+    /// code over a disk that forgets what was not made durable. Mounting stays the host's:
+    /// the returned mounts name paths of `fs`.
     pub fn open_with_fs(
         fs: Arc<dyn FileSystem>,
         root: impl AsRef<Path>,
@@ -193,14 +173,7 @@ impl Snapshotter {
     ) -> Result<Snapshotter> {
         let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
         let lock = fs.lock(layout.root())?;
-        let (journal, recovery): (Box<dyn Journal>, Recovery) = match options.journal {
-            JournalChoice::Log => {
-                let backend = DirBackend::open(fs, layout.root().join("journal"))?;
-                let (journal, recovery) = LogJournal::open(backend)?;
-                (Box::new(journal), recovery)
-            }
-            JournalChoice::Memory => memory_journal(&layout)?,
-        };
+        let (journal, recovery) = options.journal.open(fs, &layout.root().join("journal"))?;
         Snapshotter::assemble(layout, lock, journal, recovery, options)
     }
 
@@ -272,7 +245,7 @@ impl Snapshotter {
         }
         let layout = Layout::open(root, &[])?;
         let _lock = DirLock::acquire(layout.root())?;
-        let recovery = LogJournal::inspect(&FsBackend::open(layout.root().join("journal"))?)?;
+        let recovery = LogJournal::inspect(&Store::open_dir(layout.root().join("journal"))?)?;
         let mut report = reconcile(&layout, &recovery.state, Reconcile::Inspect)?;
         report.records_replayed = recovery.records_replayed;
         report.torn_tail = recovery.torn_tail;
@@ -395,7 +368,7 @@ impl Snapshotter {
         if every == 0 || w.since_checkpoint < every || w.poisoned.is_some() {
             return;
         }
-        match self.journal.checkpoint(&w.state) {
+        match self.journal.checkpoint(&w.state.checkpoint()) {
             Ok(()) => w.since_checkpoint = 0,
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint failed; refusing further writes");
@@ -408,7 +381,7 @@ impl Snapshotter {
     pub fn checkpoint(&self) -> Result<()> {
         self.check_open()?;
         let mut w = self.writer.lock();
-        self.journal.checkpoint(&w.state)?;
+        self.journal.checkpoint(&w.state.checkpoint())?;
         w.since_checkpoint = 0;
         Ok(())
     }
@@ -671,21 +644,6 @@ fn replaced(cmd: &Command) -> Error {
     Error::FailedPrecondition(format!(
         "snapshot {key:?} (or its parent) was removed and created again during the call; retry"
     ))
-}
-
-/// A memory journal for the root of `layout`, refused when the root holds a log journal.
-fn memory_journal(layout: &Layout) -> Result<(Box<dyn Journal>, Recovery)> {
-    let logged = layout.root().join("journal");
-    if layout.file_system().metadata(&logged).is_ok() {
-        return Err(Error::FailedPrecondition(format!(
-            "{} holds a log journal: opening it with the memory journal would \
-             discard its snapshots; open it with the log journal",
-            layout.root().display()
-        )));
-    }
-    let journal = MemoryJournal::new();
-    let recovery = journal.recover()?;
-    Ok((Box::new(journal), recovery))
 }
 
 /// Whether [`reconcile`] changes the directories or only reports what it would change.

@@ -1,5 +1,5 @@
 //! Fixed cases of the pure core, one row per error cell of containerd's contract
-//! (SEMANTICS.md), the Update field-path rules, and containerd's metastore cases.
+//! (docs/semantics.md#operations), the Update field-path rules, and containerd's metastore cases.
 
 use overlaysnap::core::{Command, Filter, Kind, Labels, Record, State, Usage};
 use overlaysnap::ErrorKind;

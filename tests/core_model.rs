@@ -1,6 +1,7 @@
 //! The core against the reference model: random command sequences (with restarts as a
 //! transition) run on both; after every step the results, the full listings and the
-//! invariants of DESIGN.md must agree. Random filters select the same snapshots in both.
+//! invariants of docs/design.md#state-invariants must agree. Random filters select the same
+//! snapshots in both.
 //!
 //! Case count: `PROPTEST_CASES` (default 256 sequences of up to 40 steps).
 
@@ -159,7 +160,7 @@ fn run_model(m: &mut model::Model, cmd: &Command) -> Result<Option<model::Snap>,
     }
 }
 
-/// DESIGN.md's state invariants, checked through the public API.
+/// The state invariants (docs/design.md#state-invariants), checked through the public API.
 fn check_invariants(state: &State) -> Result<(), TestCaseError> {
     let all = listing(state);
     let ids: BTreeSet<u64> = all.iter().map(|s| s.id).collect();

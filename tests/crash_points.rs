@@ -24,7 +24,7 @@
 //!   orphan) and only live, resolvable links in `ROOT/l`.
 
 use overlaysnap::core::{Kind, Labels};
-use overlaysnap::layout::{FileKind, FileSystem, SimFs};
+use overlaysnap::fs::{FileKind, FileSystem, SimFs};
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
 use overlaysnap::{ErrorKind, Options, Snapshotter};
 use overlaysnap_model as model;
@@ -194,15 +194,16 @@ fn execute(
             .map(drop),
         Op::Cleanup => sn.cleanup().map(drop),
         Op::Checkpoint => sn.checkpoint(),
-        Op::Write(key, file) => {
+        Op::Write(key, file_name) => {
             if !reference.is_active(key) {
                 return Ok(());
             }
             let upper = upper_dir(&sn.stat(key)?.labels);
-            let path = upper.join(file);
+            let path = upper.join(file_name);
             let io = |e| overlaysnap::Error::io(format!("writing {}", path.display()), e);
-            fs.create_file(&path).map_err(io)?;
-            fs.write_at(&path, 0, &contents(key, file)).map_err(io)
+            fs.create_file(&path)
+                .and_then(|file| file.write_at(0, &contents(key, file_name)))
+                .map_err(io)
         }
     }
 }

@@ -1,5 +1,5 @@
-//! containerd's filter language over snapshots: the examples of SEMANTICS.md, containerd's
-//! own `filters` test cases (parser and scanner) ported to the snapshot adaptor, the
+//! containerd's filter language over snapshots: the examples of docs/semantics.md#filters,
+//! containerd's own `filters` test cases (parser and scanner) ported to the snapshot adaptor, the
 //! scanner's quirks, the error messages, and a proptest that no input panics.
 
 use overlaysnap::core::{Filter, Info, Kind, Labels, Timestamp};
@@ -22,7 +22,7 @@ fn info(name: &str, kind: Kind, parent: Option<&str>, labels: &[(&str, &str)]) -
 }
 
 /// containerd's filter_test.go corpus (0..=8; its `other` field is the label `other` here),
-/// plus snapshots for the SEMANTICS.md examples (9..=11).
+/// plus snapshots for the docs/semantics.md#filters examples (9..=11).
 fn corpus() -> Vec<Info> {
     use Kind::*;
     vec![
@@ -86,7 +86,7 @@ fn message(err: Error) -> String {
 }
 
 #[rstest]
-// SEMANTICS.md examples.
+// docs/semantics.md#filters examples.
 #[case::gc_root(r#"labels."containerd.io/gc.root"==x"#, &[9])]
 #[case::has_parent(r#"parent!="""#, &[1, 3, 9, 10, 11])]
 #[case::name_and_label(r#"name==a,labels.l"#, &[10])]

@@ -6,7 +6,7 @@ mod layout_support;
 
 use layout_support::{layer, layout, plan, root_or_skip, Mounted};
 use overlaysnap::core::Kind;
-use overlaysnap::layout::{mount_all, Mount};
+use overlaysnap::fs::{mount_all, Mount};
 use overlaysnap::ErrorKind;
 use std::fs;
 use std::io;

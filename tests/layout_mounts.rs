@@ -5,7 +5,8 @@ mod layout_support;
 
 use layout_support::{layout_with, plan};
 use overlaysnap::core::Kind;
-use overlaysnap::layout::{overlay_options, Layout, Mount, OverlayFeatures};
+use overlaysnap::layout::{overlay_options, Layout};
+use overlaysnap::fs::{Mount, OverlayFeatures};
 use overlaysnap::ErrorKind;
 use rstest::rstest;
 use std::fs;
@@ -100,7 +101,7 @@ fn committed_plans_have_no_mounts() {
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
 }
 
-/// SEMANTICS.md (containerd 1.6): `index=off`, then `userxattr`, then the configured
+/// docs/semantics.md#mounts (containerd 1.6): `index=off`, then `userxattr`, then the configured
 /// options, then workdir, upperdir, lowerdir; neither is added twice, and any configured
 /// `index` option wins.
 #[rstest]

@@ -39,8 +39,9 @@
 //! ```
 
 use overlaysnap::core::{Info, Kind, Labels};
-use overlaysnap::layout::Mount;
-use overlaysnap::{Error, ErrorKind, JournalChoice, Options, Snapshotter};
+use overlaysnap::fs::Mount;
+use overlaysnap::{Backend, Error, ErrorKind, LogBackend, MemoryBackend, Options, Snapshotter};
+use std::sync::Arc;
 use overlaysnap_model::{ErrKind, Kind as MKind, Model};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -464,9 +465,9 @@ fn scratch() -> tempfile::TempDir {
         .unwrap()
 }
 
-fn open(root: &Path, journal: JournalChoice, sync_remove: bool) -> Snapshotter {
+fn open(root: &Path, journal: &Arc<dyn Backend>, sync_remove: bool) -> Snapshotter {
     let options = Options {
-        journal,
+        journal: Arc::clone(journal),
         sync_remove,
         ..Options::default()
     };
@@ -474,7 +475,7 @@ fn open(root: &Path, journal: JournalChoice, sync_remove: bool) -> Snapshotter {
 }
 
 /// The usage of an empty layer on the scratch file system, Active and Committed alike.
-fn measure_env(journal: JournalChoice) -> Env {
+fn measure_env(journal: &Arc<dyn Backend>) -> Env {
     let dir = scratch();
     let sn = open(dir.path(), journal, false);
     sn.prepare("p", None, Labels::new()).unwrap();
@@ -489,7 +490,7 @@ fn measure_env(journal: JournalChoice) -> Env {
 
 /// Runs one random history (seeded by `seed`) on a fresh snapshotter; returns it, sorted by
 /// invocation, and the model state it starts from.
-fn record(seed: u64, journal: JournalChoice, env: Env) -> (Vec<Event>, Model) {
+fn record(seed: u64, journal: &Arc<dyn Backend>, env: Env) -> (Vec<Event>, Model) {
     let mut rng = Rng(seed);
     let threads = 3 + rng.below(2) as usize;
     let plans: Vec<Vec<Op>> = (0..threads)
@@ -575,18 +576,19 @@ struct Tally {
 /// Records and checks histories until the count or the time budget runs out. Every history
 /// must satisfy `spec`; those that are not strictly linearizable are counted, and the
 /// first is printed.
-fn check_histories(journal: JournalChoice, count: u64, budget: Duration, spec: Spec) -> Tally {
-    let env = measure_env(journal);
+fn check_histories(journal: Arc<dyn Backend>, count: u64, budget: Duration, spec: Spec) -> Tally {
+    let env = measure_env(&journal);
     let started = Instant::now();
     let mut tally = Tally::default();
     for seed in 0..count {
         if started.elapsed() > budget {
             break;
         }
-        let (history, initial) = record(seed, journal, env);
+        let (history, initial) = record(seed, &journal, env);
         let context = || {
             format!(
-                "history {seed} ({journal:?} journal):\n{}",
+                "history {seed} ({} journal):\n{}",
+                journal.name(),
                 describe(&history)
             )
         };
@@ -612,7 +614,7 @@ fn check_histories(journal: JournalChoice, count: u64, budget: Duration, spec: S
             .filter(|e| e.outcome == Outcome::Retry)
             .count();
     }
-    println!("{journal:?} journal: {tally:?}");
+    println!("{} journal: {tally:?}", journal.name());
     tally
 }
 
@@ -637,7 +639,7 @@ fn budget(default: u64) -> Duration {
 /// first is printed.
 #[test]
 fn histories_on_the_memory_journal_are_linearizable() {
-    let tally = check_histories(JournalChoice::Memory, histories(), budget(8), Spec::Strict);
+    let tally = check_histories(Arc::new(MemoryBackend), histories(), budget(8), Spec::Strict);
     assert!(
         tally.histories >= 20,
         "only {} histories in the time budget",
@@ -652,7 +654,7 @@ fn histories_on_the_memory_journal_are_linearizable() {
 /// widened that window so that real threads hit it within a few hundred histories).
 #[test]
 fn histories_on_the_log_journal_are_linearizable() {
-    check_histories(JournalChoice::Log, histories(), budget(30), Spec::Strict);
+    check_histories(Arc::new(LogBackend), histories(), budget(30), Spec::Strict);
 }
 
 // ---- the checker itself ----

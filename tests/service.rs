@@ -3,9 +3,9 @@
 //! not offer it, and events published only after an operation succeeded.
 
 use overlaysnap::core::{Info, Kind, Labels, Timestamp, Usage};
-use overlaysnap::layout::Mount;
+use overlaysnap::fs::Mount;
 use overlaysnap::service::{Event, Hub, Published, Router, LIST_BLOCK};
-use overlaysnap::{Error, ErrorKind, JournalChoice, Options, Result, Snapshots, Snapshotter};
+use overlaysnap::{Error, ErrorKind, MemoryBackend, Options, Result, Snapshots, Snapshotter};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
@@ -96,7 +96,7 @@ fn list_blocks(
 
 fn memory_snapshotter(root: &std::path::Path) -> Arc<Snapshotter> {
     let options = Options {
-        journal: JournalChoice::Memory,
+        journal: Arc::new(MemoryBackend),
         ..Options::default()
     };
     Arc::new(Snapshotter::open(root, options).unwrap())

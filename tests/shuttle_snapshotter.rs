@@ -11,7 +11,7 @@
 //! no directory left behind); Commit racing Removes of its parent; Cleanup racing Prepares,
 //! a View and a Remove (every live snapshot keeps its directories); Stat, Usage and Mounts
 //! inside a Walk callback while other threads write (no deadlock); group commit of a
-//! `LogJournal` over `SimBackend` (every record present, each thread's in its own order);
+//! `LogJournal` over `SimFs` (every record present, each thread's in its own order);
 //! and mixed writes on a snapshotter over that log journal (the published state equals what
 //! the journal recovers). After each scenario the journal's state must equal the listing the
 //! snapshotter publishes.
@@ -46,8 +46,12 @@ fn shuttle_scenarios_need_the_shuttle_cfg() {
 #[cfg(shuttle)]
 mod scenarios {
     use overlaysnap::core::{Command, Filter, Info, Kind, Labels, State, Timestamp};
-    use overlaysnap::journal::{Journal, LogJournal, MemoryJournal, Recovery, SimBackend, Ticket};
-    use overlaysnap::{ErrorKind, JournalChoice, Options, Result, Snapshotter};
+    use overlaysnap::core::Checkpoint;
+    use overlaysnap::fs::SimFs;
+    use overlaysnap::journal::{
+        Journal, LogJournal, MemoryJournal, ReadBack, Replay, Store, Ticket,
+    };
+    use overlaysnap::{ErrorKind, MemoryBackend, Options, Result, Snapshotter};
     use shuttle::scheduler::{PctScheduler, RandomScheduler, Scheduler};
     use shuttle::{Config, Runner};
     use std::collections::BTreeSet;
@@ -103,12 +107,17 @@ mod scenarios {
         fn wait(&self, ticket: Ticket) -> Result<()> {
             self.0.wait(ticket)
         }
-        fn recover(&self) -> Result<Recovery> {
-            self.0.recover()
+        fn read_back(&self, into: &mut dyn Replay) -> Result<ReadBack> {
+            self.0.read_back(into)
         }
-        fn checkpoint(&self, state: &State) -> Result<()> {
-            self.0.checkpoint(state)
+        fn checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+            self.0.checkpoint(checkpoint)
         }
+    }
+
+    /// A journal directory on the simulated disk `disk`.
+    fn sim_store(disk: &SimFs) -> Store {
+        Store::open(Arc::new(disk.clone()), "/journal").unwrap()
     }
 
     /// A snapshotter on a fresh root over a journal the test can read.
@@ -133,14 +142,14 @@ mod scenarios {
             .unwrap()
     }
 
-    /// Over a memory journal, as `JournalChoice::Memory` opens it.
+    /// Over a memory journal, as `MemoryBackend` opens it.
     fn memory(sync_remove: bool) -> Fixture<MemoryJournal> {
         with_journal(MemoryJournal::new(), sync_remove)
     }
 
     /// Over the real log journal on a simulated disk (group commit inside the snapshotter).
-    fn logged(sync_remove: bool) -> Fixture<LogJournal<SimBackend>> {
-        let (journal, _) = LogJournal::open(SimBackend::new()).unwrap();
+    fn logged(sync_remove: bool) -> Fixture<LogJournal> {
+        let (journal, _) = LogJournal::open(sim_store(&SimFs::new())).unwrap();
         with_journal(journal, sync_remove)
     }
 
@@ -150,7 +159,7 @@ mod scenarios {
         let recovery = journal.recover().unwrap();
         let options = Options {
             sync_remove,
-            journal: JournalChoice::Memory,
+            journal: Arc::new(MemoryBackend),
             checkpoint_every: 0,
             ..Options::default()
         };
@@ -448,8 +457,8 @@ mod scenarios {
     #[test]
     fn group_commit_keeps_every_record_in_order() {
         explore("group_commit_keeps_every_record_in_order", || {
-            let disk = SimBackend::new();
-            let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+            let disk = SimFs::new();
+            let (journal, _) = LogJournal::open(sim_store(&disk)).unwrap();
             let live = shuttle::sync::Mutex::new(State::new());
             shuttle::thread::scope(|s| {
                 for t in 0..WRITERS {
@@ -468,7 +477,7 @@ mod scenarios {
                                 let ticket = journal.submit(std::slice::from_ref(&record)).unwrap();
                                 state.apply(&record);
                                 if t == 0 && i == 0 {
-                                    journal.checkpoint(&state).unwrap();
+                                    journal.checkpoint(&state.checkpoint()).unwrap();
                                 }
                                 ticket
                             };
@@ -487,7 +496,7 @@ mod scenarios {
             }
             assert_eq!(journal.recover().unwrap().state, live);
             drop(journal);
-            assert_eq!(LogJournal::open(disk).unwrap().1.state, live);
+            assert_eq!(LogJournal::open(sim_store(&disk)).unwrap().1.state, live);
         });
     }
 

@@ -12,13 +12,13 @@
 mod snapshotter_support;
 
 use overlaysnap::core::{Kind, Labels};
-use overlaysnap::{ErrorKind, JournalChoice, Options, Snapshotter};
+use overlaysnap::{ErrorKind, MemoryBackend, Options, Snapshotter};
 use rstest::rstest;
 use snapshotter_support::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
 fn labelled(sync_remove: bool) -> Options {
@@ -112,7 +112,7 @@ fn cleanup_racing_prepares(#[values(false, true)] sync_remove: bool) {
     let per_worker = 25;
     let done = AtomicUsize::new(0);
     let cleanups = AtomicUsize::new(0);
-    let created: Mutex<Vec<(String, Vec<overlaysnap::layout::Mount>)>> = Mutex::new(Vec::new());
+    let created: Mutex<Vec<(String, Vec<overlaysnap::fs::Mount>)>> = Mutex::new(Vec::new());
     thread::scope(|s| {
         s.spawn(|| {
             // Bounded: stops when the workers are done, or after 100 000 rounds.
@@ -426,7 +426,7 @@ fn calls_racing_a_remove_of_their_key() {
     let sn = open(
         &scratch.root(),
         Options {
-            journal: JournalChoice::Memory,
+            journal: Arc::new(MemoryBackend),
             sync_remove: true,
             ..Options::default()
         },

@@ -3,10 +3,10 @@
 //! operations (Prepare and View with parents, Commit, Remove, Update, Checkpoint and
 //! Cleanup, with data written into each new layer), printing a line before each call and
 //! another once it returned. The parent kills it with SIGKILL at a random point (during
-//! recovery too), reopens the root and checks what DESIGN.md's crash rules promise: the
-//! recovered state is the acknowledged one, plus at most the one operation in flight;
-//! `open_report()` names no damage; every committed layer still holds its data; after one
-//! Cleanup, `ROOT/snapshots` holds exactly the live ids; every Active and View mounts.
+//! recovery too), reopens the root and checks what the crash rules (docs/design.md#crash-rules)
+//! promise: the recovered state is the acknowledged one, plus at most the one operation in flight;
+//! `open_report()` names no damage; every committed layer still holds its data; after one Cleanup,
+//! `ROOT/snapshots` holds exactly the live ids; every Active and View mounts.
 //!
 //! `OVERLAYSNAP_CRASH_SEED` replays a run, `OVERLAYSNAP_CRASH_KILLS` sets the number of
 //! kills (default 40).

@@ -2,20 +2,21 @@
 //! `issues.go`, `helpers.go`) ported to Rust and run against real overlay and bind mounts
 //! on a real disk: every snapshot's mounts are mounted with the library's own `mount_all`,
 //! written and read, and compared with the same changes applied to one flat directory.
-//! Beyond containerd's cases it guards what SEMANTICS.md promises on top: 500 layers,
-//! Usage (measured now for Active, stored at Commit, zero for View, hard links once),
-//! committed layers surviving a reopen byte for byte, errors of every operation leaving
-//! the disk untouched, the upperdir label, sync and async remove, the memory journal, and
-//! the owner of a child's `fs`. Behaviours that remove run with both remove modes.
+//! Beyond containerd's cases it guards what docs/semantics.md#operations promises on top: 500
+//! layers, Usage (measured now for Active, stored at Commit, zero for View, hard links once),
+//! committed layers surviving a reopen byte for byte, errors of every operation leaving the disk
+//! untouched, the upperdir label, sync and async remove, the memory journal, and the owner of a
+//! child's `fs`. Behaviours that remove run with both remove modes.
 
 mod snapshotter_support;
 
 use overlaysnap::core::{Info, Kind, Labels, Timestamp, Usage};
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
-use overlaysnap::{ErrorKind, JournalChoice, Options, Snapshotter};
+use overlaysnap::{ErrorKind, MemoryBackend, Options, Snapshotter};
 use rstest::rstest;
 use snapshotter_support::*;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -923,7 +924,7 @@ fn layers_500_mount(#[values(false, true)] long_ids: bool) {
         let sn = open(
             &scratch.root(),
             Options {
-                journal: JournalChoice::Memory,
+                journal: Arc::new(MemoryBackend),
                 ..Options::default()
             },
         );
@@ -1159,8 +1160,8 @@ type Refusal<'a> = (
     Box<dyn Fn() -> overlaysnap::Result<()> + 'a>,
 );
 
-/// Every refusal of SEMANTICS.md's table, with its error kind, leaves the disk exactly as
-/// it was (no file, directory, journal byte or time changed) and the state unchanged.
+/// Every refusal of the table in docs/semantics.md#operations, with its error kind, leaves the disk
+/// exactly as it was (no file, directory, journal byte or time changed) and the state unchanged.
 #[rstest]
 fn errors_leave_the_disk_untouched(#[values(false, true)] sync_remove: bool) {
     if !root_or_skip("errors_leave_the_disk_untouched") {
@@ -1447,7 +1448,7 @@ fn memory_journal() {
     let scratch = Scratch::new("memory-journal");
     let root = scratch.root();
     let memory = Options {
-        journal: JournalChoice::Memory,
+        journal: Arc::new(MemoryBackend),
         ..Options::default()
     };
     let sn = open(&root, memory.clone());
@@ -1550,7 +1551,7 @@ fn memory_journal_on_a_logged_root_keeps_the_layers() {
     let c = create_snapshot(&sn, &scratch, None, &[file("/data", "precious", 0o644)]);
     drop(sn);
     let memory = Options {
-        journal: JournalChoice::Memory,
+        journal: Arc::new(MemoryBackend),
         ..Options::default()
     };
     if let Ok(sn) = Snapshotter::open(&root, memory) {

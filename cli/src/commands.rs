@@ -5,7 +5,7 @@ use crate::exit::Failure;
 use crate::output::Output;
 use crate::tree;
 use overlaysnap::core::{Info, Labels};
-use overlaysnap::layout::{mount_all, unmount, Unmount};
+use overlaysnap::fs::{mount_all, unmount, Unmount};
 use overlaysnap::{Options, Snapshotter};
 use std::path::Path;
 

@@ -10,7 +10,7 @@
 use crate::rfc3339;
 use crate::tree::Node;
 use overlaysnap::core::{Info, Labels, Usage};
-use overlaysnap::layout::Mount;
+use overlaysnap::Mount;
 use overlaysnap::OpenReport;
 use serde_json::{json, Value};
 use std::io::{self, Write};

@@ -129,7 +129,7 @@ struct MountGuard<'a>(&'a Path);
 
 impl Drop for MountGuard<'_> {
     fn drop(&mut self) {
-        let _ = overlaysnap::layout::unmount(self.0, overlaysnap::layout::Unmount::Detach);
+        let _ = overlaysnap::fs::unmount(self.0, overlaysnap::fs::Unmount::Detach);
     }
 }
 

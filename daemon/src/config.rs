@@ -11,18 +11,30 @@
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
 //! key is an error, so a typo is not silently ignored.
 
-use overlaysnap::{JournalChoice, Options};
+use overlaysnap::{Backend, LogBackend, MemoryBackend, Options};
 use serde::Deserialize;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where the records go, as the config file names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Journal {
-    /// [`JournalChoice::Log`].
+    /// [`LogBackend`], the library's default.
+    #[default]
     Log,
-    /// [`JournalChoice::Memory`].
+    /// [`MemoryBackend`].
     Memory,
+}
+
+impl Journal {
+    /// The journal backend this name stands for.
+    pub fn backend(self) -> Arc<dyn Backend> {
+        match self {
+            Journal::Log => Arc::new(LogBackend),
+            Journal::Memory => Arc::new(MemoryBackend),
+        }
+    }
 }
 
 /// The configuration file's contents. See the module documentation for the keys.
@@ -48,10 +60,7 @@ impl Default for Config {
             sync_remove: o.sync_remove,
             upperdir_label: o.upperdir_label,
             mount_options: o.mount_options,
-            journal: match o.journal {
-                JournalChoice::Log => Journal::Log,
-                JournalChoice::Memory => Journal::Memory,
-            },
+            journal: Journal::default(),
             checkpoint_every: o.checkpoint_every,
         }
     }
@@ -76,10 +85,7 @@ impl Config {
             sync_remove: self.sync_remove,
             upperdir_label: self.upperdir_label,
             mount_options: self.mount_options.clone(),
-            journal: match self.journal {
-                Journal::Log => JournalChoice::Log,
-                Journal::Memory => JournalChoice::Memory,
-            },
+            journal: self.journal.backend(),
             checkpoint_every: self.checkpoint_every,
         }
     }
@@ -89,9 +95,21 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// What options say, the journal by its name (backends are not comparable).
+    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64) {
+        (
+            o.sync_remove,
+            o.upperdir_label,
+            o.mount_options.clone(),
+            o.journal.name().to_owned(),
+            o.checkpoint_every,
+        )
+    }
+
     #[test]
     fn an_empty_file_is_the_library_default() {
-        assert_eq!(Config::parse("").unwrap().options(), Options::default());
+        let parsed = Config::parse("").unwrap().options();
+        assert_eq!(fields(&parsed), fields(&Options::default()));
     }
 
     #[test]
@@ -105,10 +123,10 @@ mod tests {
             sync_remove: true,
             upperdir_label: true,
             mount_options: vec!["volatile".into()],
-            journal: JournalChoice::Memory,
+            journal: Arc::new(MemoryBackend),
             checkpoint_every: 7,
         };
-        assert_eq!(config.options(), expected);
+        assert_eq!(fields(&config.options()), fields(&expected));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::api;
 use overlaysnap::core::{Info, Kind, Timestamp, Usage};
-use overlaysnap::layout::Mount;
+use overlaysnap::Mount;
 
 impl From<Kind> for api::Kind {
     fn from(kind: Kind) -> Self {

@@ -7,7 +7,7 @@ use crate::linger::{Lingerer, LINGER};
 use crate::service::SnapshotService;
 use crate::socket;
 use overlaysnap::service::Router;
-use overlaysnap::{JournalChoice, Options, Snapshotter};
+use overlaysnap::{Options, Snapshotter};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,10 +43,7 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 
-    let journal = match settings.options.journal {
-        JournalChoice::Log => "log",
-        JournalChoice::Memory => "memory",
-    };
+    let journal = settings.options.journal.name().to_owned();
     let (root, options) = (settings.root.clone(), settings.options.clone());
     let snapshotter = tokio::task::spawn_blocking(move || Snapshotter::open(root, options))
         .await?

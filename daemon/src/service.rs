@@ -363,11 +363,11 @@ impl SnapshotsRpc for SnapshotService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use overlaysnap::{JournalChoice, Options, Snapshotter};
+    use overlaysnap::{MemoryBackend, Options, Snapshotter};
 
     fn service(root: &std::path::Path) -> SnapshotService {
         let options = Options {
-            journal: JournalChoice::Memory,
+            journal: Arc::new(MemoryBackend),
             ..Options::default()
         };
         let snapshotter = Snapshotter::open(root, options).expect("open");

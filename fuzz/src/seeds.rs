@@ -10,8 +10,8 @@
 //!   then log, two segments); and the damage the frame rules name: torn and garbled
 //!   tails, a bad frame before a good one, zero and oversized lengths, bad headers, and a
 //!   well-framed record that does not fit the state.
-//! - `filters`: the examples of SEMANTICS.md, containerd's `filters` test cases, and the
-//!   scanner's corners (escapes, alternative quotes, whitespace, NUL, U+FFFD, ORed lines).
+//! - `filters`: the examples of docs/semantics.md#filters, containerd's `filters` test cases, and
+//! the scanner's corners (escapes, alternative quotes, whitespace, NUL, U+FFFD, ORed lines).
 //! - `ops`: [`Scenario`]s (command sequences with restarts, crashes and faults), encoded
 //!   into the bytes that `arbitrary` decodes back into them ([`encode_scenario`], checked
 //!   by a round trip).
@@ -236,10 +236,10 @@ fn records() -> Vec<Seed> {
 
 // ---- filters -------------------------------------------------------------------------
 
-/// Filter strings: SEMANTICS.md, containerd's test cases, and the scanner's corners. A
+/// Filter strings: docs/semantics.md#filters, containerd's test cases, and the scanner's corners. A
 /// seed with `\n` is several strings, ORed.
 const FILTERS: &[&str] = &[
-    // SEMANTICS.md
+    // docs/semantics.md#filters
     r#"labels."containerd.io/gc.root"==x"#,
     r#"parent!="""#,
     "name==a,labels.l",

@@ -1,5 +1,5 @@
-//! The core's state in the reference model's terms, and DESIGN.md's state invariants
-//! checked through the core's public API.
+//! The core's state in the reference model's terms, and the state invariants of
+//! docs/design.md#state-invariants checked through the core's public API.
 
 use overlaysnap::core::{Filter, Info, Kind, Snapshot, State};
 use overlaysnap_model as model;
@@ -56,9 +56,10 @@ pub fn same(state: &State, m: &model::Model) -> bool {
     state.next_id() == m.next_id && listing(state) == m.walk(&[]).expect("no filter")
 }
 
-/// Panics, naming the rule, unless `state` keeps every state invariant of DESIGN.md:
-/// unique ids below the counter, Committed parents, an exact children index, usage exactly
-/// on Committed, no empty label values, and a checkpoint round trip to an equal state.
+/// Panics, naming the rule, unless `state` keeps every state invariant of
+/// docs/design.md#state-invariants: unique ids below the counter, Committed parents, an exact
+/// children index, usage exactly on Committed, no empty label values, and a checkpoint round trip
+/// to an equal state.
 pub fn check_invariants(state: &State) {
     let all = listing(state);
     let ids: BTreeSet<u64> = all.iter().map(|s| s.id).collect();

@@ -6,33 +6,22 @@
 //! [`Checkpoint`](crate::core::Checkpoint), and nothing after it.
 //!
 //! It is written as `checkpoint-<seq>.tmp` (create, write, `fdatasync`), renamed into
-//! place, and the directory is synced (`backend::install`). So the final name never points
+//! place, and the directory is synced (`store::install`). So the final name never points
 //! at partial contents: a checkpoint has no torn tail, and any defect in one is corruption.
 
-use super::backend::{install, Backend};
+use super::files::checkpoint_file;
 use super::frame::{self, Item, CHECKPOINT_MAGIC, HEADER_LEN, MAX_CHECKPOINT_FRAME};
 use super::group::Failed;
-use super::{codec, corrupt, io_error};
-use crate::core::State;
+use super::store::{install, Store};
+use super::{codec, corrupt, Replay};
+use crate::core::Checkpoint;
 use crate::error::{Error, Result};
 
-const PREFIX: &str = "checkpoint-";
-
-/// The file name of checkpoint `seq`.
-pub fn checkpoint_file(seq: u64) -> String {
-    format!("{PREFIX}{seq:020}")
-}
-
-/// The number of checkpoint file `name`; `None` for other names.
-pub(crate) fn parse(name: &str) -> Option<u64> {
-    super::log::parse_seq(name.strip_prefix(PREFIX)?)
-}
-
-/// The bytes of a checkpoint file holding `state`.
-pub(crate) fn encode(state: &State) -> Result<Vec<u8>> {
+/// The bytes of a checkpoint file holding `checkpoint`.
+pub(crate) fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>> {
     let mut out = frame::header(CHECKPOINT_MAGIC).to_vec();
     let start = frame::begin_frame(&mut out);
-    codec::encode_checkpoint(&state.checkpoint(), &mut out);
+    codec::encode_checkpoint(checkpoint, &mut out);
     frame::finish_frame(&mut out, start, MAX_CHECKPOINT_FRAME)
         .map_err(|why| Error::InvalidArgument(format!("cannot checkpoint the state: {why}")))?;
     Ok(out)
@@ -43,20 +32,20 @@ pub(crate) fn encode(state: &State) -> Result<Vec<u8>> {
 /// A failure before the rename leaves the journal as it was. From the rename on, the
 /// checkpoint may be durable, so the old segment must never grow again: a failure there
 /// poisons.
-pub(crate) fn write<B: Backend>(backend: &B, seq: u64, bytes: &[u8]) -> Result<(), Failed> {
-    install(backend, &checkpoint_file(seq), bytes).map_err(|e| Failed {
+pub(crate) fn write(store: &Store, seq: u64, bytes: &[u8]) -> Result<(), Failed> {
+    install(store, &checkpoint_file(seq), bytes).map_err(|e| Failed {
         error: e.error,
         poisons: e.renamed,
     })
 }
 
-/// The state in checkpoint `seq`, checked by [`State::from_checkpoint`].
-pub(crate) fn read<B: Backend>(backend: &B, seq: u64) -> Result<State> {
+/// Delivers checkpoint `seq` into `into`; what `into` refuses is corruption.
+pub(crate) fn read(store: &Store, seq: u64, into: &mut dyn Replay) -> Result<()> {
     let name = checkpoint_file(seq);
-    let path = backend.path(&name);
-    let bytes = backend
+    let path = store.path(&name);
+    let bytes = store
         .read(&name)
-        .map_err(|e| io_error(backend, "reading checkpoint", &name, e))?;
+        .map_err(|e| store.error("reading checkpoint", &name, e))?;
     if let Err(bad) = frame::check_header(&bytes, CHECKPOINT_MAGIC) {
         return Err(corrupt(path, bad.offset, bad.reason));
     }
@@ -86,7 +75,7 @@ pub(crate) fn read<B: Backend>(backend: &B, seq: u64) -> Result<State> {
             format!("checkpoint does not decode: {why}"),
         )
     })?;
-    State::from_checkpoint(checkpoint).map_err(|e| {
+    into.checkpoint(checkpoint).map_err(|e| {
         corrupt(
             path,
             offset,

@@ -62,7 +62,9 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
     encode(record, out, encode_config());
 }
 
-/// Decodes a record payload; the error says why it does not decode.
+/// Decodes a record payload; the error says why it does not decode. (Replay decodes with
+/// [`decode_record_ref`]; this owned form is for tests and fuzzing.)
+#[cfg(feature = "testing")]
 pub fn decode_record(payload: &[u8]) -> Result<Record, String> {
     decode_record_ref(payload).map(RecordRef::into_record)
 }

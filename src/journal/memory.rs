@@ -1,7 +1,7 @@
 //! [`MemoryJournal`]: the journal kept in memory, for embedding and tests.
 
-use super::{corrupt, Journal, Recovery, Ticket};
-use crate::core::{Checkpoint, Record, State};
+use super::{corrupt, Journal, ReadBack, Replay, Ticket};
+use crate::core::{Checkpoint, Record};
 use crate::error::{Error, Result};
 use crate::sync::Mutex;
 
@@ -9,7 +9,7 @@ use crate::sync::Mutex;
 /// record is "durable" at once (for as long as the process lives), so [`Journal::wait`]
 /// never blocks, and nothing survives the value.
 ///
-/// Records are checked only on [`Journal::recover`], as a log's are on open: a record that
+/// Records are checked only when read back, as a log's are on open: a record that
 /// does not fit is [`Error::Corrupt`] at its index.
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
@@ -54,26 +54,23 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
-    fn recover(&self) -> Result<Recovery> {
+    fn read_back(&self, into: &mut dyn Replay) -> Result<ReadBack> {
         let inner = self.inner.lock();
-        let mut state = match &inner.checkpoint {
-            Some(cp) => State::from_checkpoint(cp.clone())
-                .map_err(|e| corrupt(format!("{PATH} checkpoint"), 0, e.to_string()))?,
-            None => State::new(),
-        };
+        if let Some(cp) = &inner.checkpoint {
+            into.checkpoint(cp.clone())
+                .map_err(|e| corrupt(format!("{PATH} checkpoint"), 0, e.to_string()))?;
+        }
         for (i, record) in inner.records.iter().enumerate() {
-            state.admit(record).map_err(|e| {
+            into.record(record.clone()).map_err(|e| {
                 corrupt(
                     PATH.into(),
                     i as u64,
                     format!("record {i} does not fit the state: {e}"),
                 )
             })?;
-            state.apply(record);
         }
-        Ok(Recovery {
-            state,
-            records_replayed: inner.records.len() as u64,
+        Ok(ReadBack {
+            records: inner.records.len() as u64,
             checkpoint: inner
                 .checkpoint
                 .as_ref()
@@ -82,9 +79,9 @@ impl Journal for MemoryJournal {
         })
     }
 
-    fn checkpoint(&self, state: &State) -> Result<()> {
+    fn checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let mut inner = self.inner.lock();
-        inner.checkpoint = Some(state.checkpoint());
+        inner.checkpoint = Some(checkpoint.clone());
         inner.records.clear();
         Ok(())
     }

@@ -6,19 +6,20 @@
 //! [`Journal::wait`], and only then applies it and acts on it.
 //!
 //! # Pieces
-//! - [`Journal`]: the seam the snapshotter uses. Five methods; a new backend is small.
-//! - [`LogJournal`]: append-only log segments plus checkpoint files, in one directory,
-//!   reached through the [`Backend`] storage seam. Group commit lets concurrent writers
-//!   share one `fdatasync`.
-//! - [`FsBackend`]: the real storage (std::fs, `fdatasync` of files, `fsync` of the
-//!   directory), locked against other processes with a [`DirLock`].
-//! - [`DirBackend`]: a directory of any [`FileSystem`](crate::layout::FileSystem), so that
-//!   the journal can live on the same simulated disk as the layout.
-//! - [`SimBackend`]: a simulated directory that keeps written and durable contents apart and
-//!   fails on cue; [`FaultyJournal`] is the real [`LogJournal`] code running over it, so the
-//!   framing and recovery code that ships is the code that gets crash-tested.
+//! - [`Journal`]: the seam the snapshotter uses. A journal stores records and checkpoints
+//!   and gives them back in order ([`Journal::read_back`]); it knows nothing of the state
+//!   they build. Rebuilding the state from them is [`Rebuild`], in one place for every
+//!   journal ([`Journal::recover`]).
+//! - [`Backend`]: how a snapshotter opens the journal of its root: [`LogBackend`] (the
+//!   default) or [`MemoryBackend`], or an embedder's own.
+//! - [`LogJournal`]: append-only log segments plus checkpoint files in one directory of any
+//!   [`FileSystem`](crate::fs::FileSystem), reached through a [`Store`]. Group commit lets
+//!   concurrent writers share one `fdatasync`. Over a simulated disk (`SimFs`, with the
+//!   `testing` feature) the framing and recovery code that ships is the code that gets
+//!   crash-tested.
 //! - [`MemoryJournal`]: records in memory, for embedding and tests.
-//! - [`codec`] (the payload bytes) and [`frame`] (files, frames and the torn-tail rule).
+//! - `codec` (the payload bytes) and `frame` (files, frames and the torn-tail rule);
+//!   public with the `testing` feature.
 //!
 //! # Guarantees
 //! - **Acknowledged means durable.** [`Journal::wait`] (and so [`Journal::append`])
@@ -34,27 +35,33 @@
 //!   [`Error::Corrupt`](crate::Error::Corrupt) naming the file and byte offset; a torn tail
 //!   is truncated and reported in [`Recovery::torn_tail`] and through `tracing`.
 
-pub mod backend;
+mod backend;
 mod checkpoint;
+#[cfg(feature = "testing")]
 pub mod codec;
-mod dir_backend;
+#[cfg(not(feature = "testing"))]
+mod codec;
+mod files;
+#[cfg(feature = "testing")]
 pub mod frame;
+#[cfg(not(feature = "testing"))]
+mod frame;
 mod group;
-pub mod lock;
+mod load;
 mod log;
 mod memory;
+mod rebuild;
 mod replay;
-mod sim;
+mod store;
 
-pub use backend::{Backend, FsBackend};
-pub use checkpoint::checkpoint_file;
-pub use dir_backend::DirBackend;
-pub use lock::DirLock;
-pub use log::{segment_file, LogJournal};
+pub use backend::{Backend, LogBackend, MemoryBackend};
+pub use files::{checkpoint_file, segment_file};
+pub use log::LogJournal;
 pub use memory::MemoryJournal;
-pub use sim::{Crash, Fault, FaultyJournal, SimBackend};
+pub use rebuild::Rebuild;
+pub use store::Store;
 
-use crate::core::{Record, State};
+use crate::core::{Checkpoint, Record, State};
 use crate::error::Result;
 
 /// Durable, ordered storage of [`Record`]s: the pluggable persistence seam.
@@ -80,16 +87,48 @@ pub trait Journal: Send + Sync {
         self.wait(ticket)
     }
 
-    /// Makes everything submitted durable, then reads the journal back: the newest
-    /// checkpoint plus every record after it, admitted and applied.
-    fn recover(&self) -> Result<Recovery>;
+    /// Makes everything submitted durable, then reads the journal back into `into`: the
+    /// newest checkpoint (if any), then every record after it, in submission order. Stops
+    /// at the first item that `into` refuses, with [`Error::Corrupt`](crate::Error::Corrupt)
+    /// naming where the journal holds it.
+    fn read_back(&self, into: &mut dyn Replay) -> Result<ReadBack>;
 
-    /// Writes a checkpoint of `state` and starts afresh after it, so that recovery no longer
-    /// replays the records before it.
+    /// Writes `checkpoint` and starts afresh after it, so that reading back no longer
+    /// yields the records before it.
     ///
-    /// `state` must equal the state after every record submitted so far; records submitted
-    /// while this runs break that rule (the snapshotter holds its state lock across both).
-    fn checkpoint(&self, state: &State) -> Result<()>;
+    /// `checkpoint` must be the state after every record submitted so far; records
+    /// submitted while this runs break that rule (the snapshotter holds its state lock
+    /// across both).
+    fn checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;
+
+    /// Reads the journal back into a state: [`Journal::read_back`] into a [`Rebuild`].
+    fn recover(&self) -> Result<Recovery> {
+        let mut rebuild = Rebuild::new();
+        let read = self.read_back(&mut rebuild)?;
+        Ok(rebuild.finish(read))
+    }
+}
+
+/// What a journal delivers when read back ([`Journal::read_back`]): at most one checkpoint,
+/// first, then the records after it, in order. An error refuses the item: the journal
+/// stops there and reports it as corruption at the item's place.
+pub trait Replay {
+    /// The newest checkpoint.
+    fn checkpoint(&mut self, checkpoint: Checkpoint) -> Result<()>;
+    /// The next record.
+    fn record(&mut self, record: Record) -> Result<()>;
+}
+
+/// What reading a journal back found, besides the items it delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadBack {
+    /// How many records were delivered after the checkpoint; bounded by the records
+    /// written since the last checkpoint, however long the journal has lived.
+    pub records: u64,
+    /// The checkpoint delivered first (where it is kept), or `None` when there is none.
+    pub checkpoint: Option<String>,
+    /// A torn tail found at the end of the log; [`LogJournal::open`] has truncated it.
+    pub torn_tail: Option<TornTail>,
 }
 
 /// A position in a journal's submission order, returned by [`Journal::submit`].
@@ -138,14 +177,4 @@ fn corrupt(path: String, offset: u64, reason: impl Into<String>) -> crate::Error
         offset,
         reason: reason.into(),
     }
-}
-
-/// The error for a failed `what` (a verb phrase) on the journal file `name`.
-fn io_error<B: Backend + ?Sized>(
-    backend: &B,
-    what: &str,
-    name: &str,
-    source: std::io::Error,
-) -> crate::Error {
-    crate::Error::io(format!("{what} {}", backend.path(name)), source)
 }

@@ -1,7 +1,7 @@
 //! Replay of one log segment, on two threads: a scoped reader thread checks the frames and
-//! decodes their records, and the calling thread admits and applies them to the state.
-//! Each half is about half of the work (checksums and decoding against hash lookups and
-//! moves), so on two cores a long log replays in a little over half the time of one loop.
+//! decodes their records, and the calling thread hands them to the [`Replay`] (which, when
+//! rebuilding the state, admits and applies them). Each half is about half of the work
+//! (checksums and decoding against hash lookups and moves), so on two cores a long log replays in a little over half the time of one loop.
 //!
 //! The outcome is exactly that of one loop over the frames in file order: the reader hands
 //! records over in order, in batches, and stops at the first frame that is torn, corrupt or
@@ -10,12 +10,11 @@
 //! file. When the applier stops first it drops its receiver, and the reader stops at its
 //! next send. At most [`IN_FLIGHT`] batches are decoded ahead of the state.
 
-use super::backend::Backend;
 use super::codec::{self, RecordRef};
+use super::files::segment_file;
 use super::frame::{self, Item, FRAME_HEADER_LEN, HEADER_LEN, LOG_MAGIC, MAX_RECORD_FRAME};
-use super::log::segment_file;
-use super::{corrupt, io_error, TornTail};
-use crate::core::State;
+use super::store::Store;
+use super::{corrupt, Replay, TornTail};
 use crate::error::Result;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread;
@@ -43,21 +42,21 @@ enum Stop {
     Corrupt { offset: u64, reason: String },
 }
 
-/// Replays segment `seq` onto `state`; returns the length of its valid prefix and, for the
+/// Delivers the records of segment `seq` into `into`; returns the length of its valid prefix and, for the
 /// `newest` segment only, a torn tail. A torn tail in an older segment is corruption: it
 /// was synced whole before the next segment was created.
-pub(super) fn segment<B: Backend>(
-    backend: &B,
+pub(super) fn segment(
+    store: &Store,
     seq: u64,
     newest: bool,
-    state: &mut State,
+    into: &mut dyn Replay,
     replayed: &mut u64,
 ) -> Result<(u64, Option<TornTail>)> {
     let name = segment_file(seq);
-    let path = backend.path(&name);
-    let bytes = backend
+    let path = store.path(&name);
+    let bytes = store
         .read(&name)
-        .map_err(|e| io_error(backend, "reading", &name, e))?;
+        .map_err(|e| store.error("reading", &name, e))?;
     if let Err(bad) = frame::check_header(&bytes, LOG_MAGIC) {
         return Err(corrupt(path, bad.offset, bad.reason));
     }
@@ -75,15 +74,13 @@ pub(super) fn segment<B: Backend>(
                         record,
                     } in decoded
                     {
-                        let record = record.into_record();
-                        state.admit(&record).map_err(|e| {
+                        into.record(record.into_record()).map_err(|e| {
                             corrupt(
                                 path.clone(),
                                 offset,
                                 format!("record does not fit the state: {e}"),
                             )
                         })?;
-                        state.apply_owned(record);
                         *replayed += 1;
                         valid = end;
                     }

@@ -113,9 +113,4 @@ impl Layout {
         }
     }
 
-    /// [`Layout::find_garbage`] then [`Layout::remove_garbage`], in one call.
-    pub fn cleanup(&self, live: impl IntoIterator<Item = u64>) -> Result<Vec<PathBuf>> {
-        let garbage = self.find_garbage(|| live)?;
-        self.remove_garbage(garbage)
-    }
 }

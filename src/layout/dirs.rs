@@ -1,11 +1,11 @@
 //! The directories of a root: opening (creating) a root, the paths of a snapshot, listing
 //! `ROOT/snapshots` and removing a snapshot directory.
 
-use super::fs::{FileKind, FileSystem, RealFs};
-use super::mounter::page_size;
+use crate::fs::{FileKind, FileSystem, RealFs};
+use crate::fs::page_size;
 use super::mounts::overlay_options;
-use super::probe::OverlayFeatures;
-use super::temp::InFlight;
+use crate::fs::OverlayFeatures;
+use super::in_flight::InFlight;
 use super::{Layout, REMOVING_PREFIX};
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;

@@ -16,7 +16,7 @@
 //! file system, so a failed write is not silently dropped. The price: a Commit also waits
 //! for the unrelated dirty data on the same file system.
 
-use super::fs::{FileSystem, RealFs};
+use crate::fs::{FileSystem, RealFs};
 use super::Layout;
 use crate::error::{Error, Result};
 use std::path::Path;

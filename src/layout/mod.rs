@@ -28,41 +28,35 @@
 //!   time, and [`Layout::mounts`] re-creates those a mount needs.
 //!
 //! - Every file-system call goes through the Layout's [`FileSystem`] ([`RealFs`] unless
-//!   opened with [`Layout::open_on`]), so that crash tests can run the same code over
-//!   [`SimFs`].
+//!   opened with [`Layout::open_on`]), so that crash tests can run the same code over the
+//!   simulated disk (`SimFs`).
 //!
 //! The mounts returned by [`Layout::mounts`] are containerd `Mount`s: containerd (1.6 and
-//! 2.x) can mount them with its own code, and [`mount_all`] mounts them from Rust.
+//! 2.x) can mount them with its own code, and [`mount_all`](crate::fs::mount_all) mounts
+//! them from Rust.
 
 mod cleanup;
 mod dirs;
 mod durable;
-mod fs;
+mod in_flight;
 mod links;
-mod mounter;
 mod mounts;
-mod probe;
-mod sim_fs;
 mod temp;
 mod usage;
 
 pub use cleanup::Garbage;
 pub use dirs::{Entry, Owner};
 pub use durable::make_durable;
-pub use fs::{FileKind, FileStat, FileSystem, RealFs};
-pub use mounter::{mount_all, unmount, unmount_all, Unmount};
-pub use mounts::{overlay_options, Mount};
-pub use probe::{
-    needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index,
-    uid_map_in_user_ns, OverlayFeatures,
-};
-pub use sim_fs::SimFs;
+pub use mounts::overlay_options;
 pub use temp::TempDir;
 pub use usage::disk_usage;
 
+use crate::fs::FileSystem;
+#[cfg(doc)]
+use crate::fs::RealFs;
+use in_flight::InFlight;
 use std::path::PathBuf;
 use std::sync::Arc;
-use temp::InFlight;
 
 /// Prefix of the directories in `ROOT/snapshots` that hold a snapshot being created.
 pub const TEMP_PREFIX: &str = "new-";

@@ -1,4 +1,4 @@
-//! containerd's `Mount` and the mounts of a snapshot, built from a [`MountPlan`] as
+//! The mounts of a snapshot, built from a [`MountPlan`] as
 //! containerd 2.x's overlay snapshotter builds them (`mounts()` in `overlay.go`):
 //!
 //! | plan | mount |
@@ -10,7 +10,7 @@
 //!
 //! Parents are listed nearest first. The overlay options ([`overlay_options`]) are
 //! `index=off` and `userxattr` when needed, then the configured ones, in the order of
-//! SEMANTICS.md and containerd 1.6 (`index=off`, `userxattr`, `workdir`, `upperdir`,
+//! docs/semantics.md#mounts and containerd 1.6 (`index=off`, `userxattr`, `workdir`, `upperdir`,
 //! `lowerdir`); containerd 2.x appends them after `lowerdir` instead, and neither the kernel
 //! nor containerd's mount code cares. Bind mounts get none, as in containerd.
 //!
@@ -27,28 +27,11 @@
 //! at most 2 000 or 3 500 bytes. Plain paths are kept whenever they fit, so ordinary mounts
 //! look exactly like containerd's.
 
-use super::mounter::MountCall;
-use super::probe::OverlayFeatures;
 use super::Layout;
+use crate::fs::{Mount, MountCall, OverlayFeatures};
 use crate::core::{Kind, MountPlan};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-
-/// containerd's `Mount` (`containerd.types.Mount`): what to mount, as `mount(8)` takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Mount {
-    /// containerd's `type`: the file system type, `bind` or `overlay` here.
-    pub kind: String,
-    /// The source: a directory for `bind`, the word `overlay` for overlay.
-    pub source: String,
-    /// containerd 2.x's `target`: where to mount, relative to the directory the mounts are
-    /// mounted at; empty (as here) for that directory itself.
-    pub target: String,
-    /// fstab-style options: flags such as `ro` and `rbind`, and file-system data such as
-    /// `lowerdir=…`.
-    pub options: Vec<String>,
-}
 
 /// The options that open every overlay mount: `index=off` when `features.index` and no
 /// `index` option is configured (containerd only recognises a bare `index`; any `index=…`

@@ -5,7 +5,7 @@
 //! entered. Entries deleted while the walk runs are skipped, since an Active layer may be
 //! changing under it.
 
-use super::fs::{FileKind, FileStat, FileSystem, RealFs};
+use crate::fs::{FileKind, FileStat, FileSystem, RealFs};
 use super::Layout;
 use crate::core::Usage;
 use crate::error::{Error, Result};

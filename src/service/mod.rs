@@ -11,11 +11,11 @@
 //!
 //! ```
 //! use overlaysnap::service::{Event, Hub, Published, Router};
-//! use overlaysnap::{JournalChoice, Options, Snapshotter, Snapshots};
+//! use overlaysnap::{MemoryBackend, Options, Snapshotter, Snapshots};
 //! use std::sync::Arc;
 //!
 //! let root = tempfile::tempdir()?;
-//! let options = Options { journal: JournalChoice::Memory, ..Options::default() };
+//! let options = Options { journal: Arc::new(MemoryBackend), ..Options::default() };
 //! let hub = Arc::new(Hub::new());
 //! let events = hub.subscribe();
 //! let snapshotter = Arc::new(Snapshotter::open(root.path(), options)?);

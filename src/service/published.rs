@@ -4,7 +4,7 @@
 use super::events::{Event, Publisher};
 use crate::core::{Info, Labels, Usage};
 use crate::error::Result;
-use crate::layout::Mount;
+use crate::fs::Mount;
 use crate::snapshots::Snapshots;
 use std::sync::Arc;
 

@@ -3,7 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use overlaysnap::core::{Kind, MountPlan};
-use overlaysnap::layout::{mount_all, unmount_all, Layout, Mount, OverlayFeatures, Unmount};
+use overlaysnap::layout::Layout;
+use overlaysnap::fs::{mount_all, unmount_all, Mount, OverlayFeatures, Unmount};
 use std::fs;
 use std::path::{Path, PathBuf};
 

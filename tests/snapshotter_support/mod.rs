@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use overlaysnap::core::{Info, Labels};
-use overlaysnap::layout::{mount_all, unmount, unmount_all, Mount, Unmount};
+use overlaysnap::fs::{mount_all, unmount, unmount_all, Mount, Unmount};
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
 use overlaysnap::{Options, Snapshotter};
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! and whether overlay mounts need `userxattr` (containerd's `overlayutils`).
 
 use super::mounter::{mount_all, unmount_all, Unmount};
-use super::mounts::Mount;
+use super::mount::Mount;
 use crate::error::{Error, Result};
 use nix::dir::Dir;
 use nix::fcntl::OFlag;

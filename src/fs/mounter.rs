@@ -12,7 +12,7 @@
 //! also work, but after `fork` in a multi-threaded process only async-signal-safe calls are
 //! allowed, and waiting for the child races with embedders' SIGCHLD handling.
 
-use super::mounts::Mount;
+use super::mount::Mount;
 use crate::error::{Error, Result};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};

@@ -1,0 +1,308 @@
+//! [`SimFs`] as a [`FileSystem`], and its open files.
+
+use super::disk::{errno, injected, Content, Disk};
+use super::{Fault, SimFs};
+use crate::error::{Error, Result};
+use crate::fs::{DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures};
+use crate::sync::Mutex;
+use nix::libc;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+impl FileSystem for SimFs {
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("create_dir", path)?;
+        let (dir, name) = disk.parent(path)?;
+        disk.create(dir, name, Content::Dir(BTreeMap::new()), 0o755)
+    }
+
+    fn create_dir_all(&self, path: &Path, mode: u32) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("create_dir_all", path)?;
+        let mut prefix = PathBuf::from("/");
+        for component in path.components() {
+            prefix.push(component);
+            match disk.lookup(&prefix, true) {
+                Ok(ino) => {
+                    disk.entries(ino)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let (dir, name) = disk.parent(&prefix)?;
+                    disk.create(dir, name, Content::Dir(BTreeMap::new()), mode & !0o022)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let mut disk = self.disk.lock();
+        disk.call("canonicalize", path)?;
+        Ok(disk
+            .resolve(path, true)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("set_mode", path)?;
+        let ino = disk.lookup(path, true)?;
+        disk.node_mut(ino).mode = mode & 0o7777;
+        Ok(())
+    }
+
+    fn lchown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("lchown", path)?;
+        let ino = disk.lookup(path, false)?;
+        let node = disk.node_mut(ino);
+        (node.uid, node.gid) = (uid, gid);
+        Ok(())
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<FileStat> {
+        let mut disk = self.disk.lock();
+        disk.call("metadata", path)?;
+        let ino = disk.lookup(path, true)?;
+        Ok(disk.stat(ino))
+    }
+
+    fn symlink_metadata(&self, path: &Path) -> io::Result<FileStat> {
+        let mut disk = self.disk.lock();
+        disk.call("symlink_metadata", path)?;
+        let ino = disk.lookup(path, false)?;
+        Ok(disk.stat(ino))
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        let mut disk = self.disk.lock();
+        disk.call("read_dir", path)?;
+        let ino = disk.lookup(path, true)?;
+        Ok(disk.entries(ino)?.keys().cloned().collect())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("rename", from)?;
+        let (from_dir, from_name) = disk.parent(from)?;
+        let ino = *disk
+            .entries(from_dir)?
+            .get(&from_name)
+            .ok_or(errno(libc::ENOENT))?;
+        let (to_dir, to_name) = disk.parent(to)?;
+        let moving_dir = matches!(disk.node(ino).content, Content::Dir(_));
+        if let Some(&existing) = disk.entries(to_dir)?.get(&to_name) {
+            if existing == ino {
+                return Ok(());
+            }
+            match (&disk.node(existing).content, moving_dir) {
+                (Content::Dir(entries), true) if !entries.is_empty() => {
+                    return Err(errno(libc::ENOTEMPTY))
+                }
+                (Content::Dir(_), true) => {}
+                (Content::Dir(_), false) => return Err(errno(libc::EISDIR)),
+                (_, true) => return Err(errno(libc::ENOTDIR)),
+                (_, false) => {}
+            }
+        }
+        disk.entries_mut(from_dir)?.remove(&from_name);
+        disk.entries_mut(to_dir)?.insert(to_name, ino);
+        Ok(())
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("remove_file", path)?;
+        let (dir, name) = disk.parent(path)?;
+        let ino = *disk.entries(dir)?.get(&name).ok_or(errno(libc::ENOENT))?;
+        if matches!(disk.node(ino).content, Content::Dir(_)) {
+            return Err(errno(libc::EISDIR));
+        }
+        disk.entries_mut(dir)?.remove(&name);
+        Ok(())
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("remove_dir_all", path)?;
+        let (dir, name) = disk.parent(path)?;
+        let ino = *disk.entries(dir)?.get(&name).ok_or(errno(libc::ENOENT))?;
+        match disk.node(ino).content {
+            Content::File(_) => return Err(errno(libc::ENOTDIR)),
+            Content::Dir(_) => disk.empty_tree(ino),
+            Content::Symlink(_) => {}
+        }
+        disk.entries_mut(dir)?.remove(&name);
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("symlink", link)?;
+        let (dir, name) = disk.parent(link)?;
+        disk.create(dir, name, Content::Symlink(target.to_owned()), 0o777)
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        let mut disk = self.disk.lock();
+        disk.call("read_link", path)?;
+        let ino = disk.lookup(path, false)?;
+        match &disk.node(ino).content {
+            Content::Symlink(target) => Ok(target.clone()),
+            _ => Err(errno(libc::EINVAL)),
+        }
+    }
+
+    fn create_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
+        let mut disk = self.disk.lock();
+        disk.call("create_file", path)?;
+        match disk.file_mut(path) {
+            Ok(data) => data.clear(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let (dir, name) = disk.parent(path)?;
+                disk.create(dir, name, Content::File(Vec::new()), 0o644)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let ino = disk.lookup(path, true)?;
+        Ok(self.handle(path, ino))
+    }
+
+    fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
+        let mut disk = self.disk.lock();
+        disk.call("open_file", path)?;
+        disk.file_mut(path)?;
+        let ino = disk.lookup(path, true)?;
+        Ok(self.handle(path, ino))
+    }
+
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut disk = self.disk.lock();
+        disk.call("read_file", path)?;
+        disk.file_mut(path).map(|data| data.clone())
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("sync_dir", path)?;
+        let ino = disk.lookup(path, true)?;
+        disk.sync(ino);
+        Ok(())
+    }
+
+    fn syncfs(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("syncfs", path)?;
+        disk.lookup(path, true)?;
+        for inode in disk.inodes.values_mut() {
+            inode.durable = inode.now.clone();
+        }
+        Ok(())
+    }
+
+    fn mount_points(&self) -> Result<Vec<PathBuf>> {
+        let mut disk = self.disk.lock();
+        disk.call("mount_points", Path::new("/"))
+            .map_err(|e| Error::io("cannot list the mount points", e))?;
+        Ok(Vec::new())
+    }
+
+    fn supports_d_type(&self, dir: &Path) -> Result<bool> {
+        let mut disk = self.disk.lock();
+        disk.call("supports_d_type", dir)
+            .map_err(|e| Error::io(format!("cannot read {} to check d_type", dir.display()), e))?;
+        Ok(true)
+    }
+
+    fn overlay_features(&self, _root: &Path) -> OverlayFeatures {
+        OverlayFeatures::default()
+    }
+
+    fn lock(&self, dir: &Path) -> Result<Option<DirLock>> {
+        let mut disk = self.disk.lock();
+        disk.call("lock", dir)
+            .map_err(|e| Error::io(format!("locking {}", dir.display()), e))?;
+        disk.lookup(dir, true)
+            .map_err(|e| Error::io(format!("locking {}", dir.display()), e))?;
+        Ok(None)
+    }
+}
+
+impl SimFs {
+    fn handle(&self, path: &Path, ino: u64) -> Box<dyn FileHandle> {
+        Box::new(SimFile {
+            disk: Arc::clone(&self.disk),
+            ino,
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// An open file of a [`SimFs`]: its inode (on the disk it was opened on, so a handle of a
+/// process that crashed writes to nothing the next process sees).
+#[derive(Debug)]
+struct SimFile {
+    disk: Arc<Mutex<Disk>>,
+    ino: u64,
+    /// The path it was opened by, for the trace and errors.
+    path: PathBuf,
+}
+
+impl SimFile {
+    fn data<'a>(&self, disk: &'a mut Disk) -> &'a mut Vec<u8> {
+        match &mut disk.node_mut(self.ino).content {
+            Content::File(data) => data,
+            _ => unreachable!("a handle is opened on a regular file, and inodes keep their type"),
+        }
+    }
+}
+
+impl FileHandle for SimFile {
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        let fault = disk.write_call("write_at", &self.path)?;
+        let landed: Vec<u8> = match fault {
+            None => data.to_vec(),
+            Some(Fault::Fail) => Vec::new(),
+            Some(Fault::Tear { keep }) => data[..keep.min(data.len())].to_vec(),
+            Some(Fault::Garble { keep }) => {
+                let keep = keep.min(data.len());
+                let garbage = (keep..data.len()).map(|i| (i as u8).wrapping_mul(167) ^ 0x5a);
+                data[..keep].iter().copied().chain(garbage).collect()
+            }
+        };
+        let start = usize::try_from(offset).map_err(|_| errno(libc::EFBIG))?;
+        let end = start + landed.len();
+        let file = self.data(&mut disk);
+        if file.len() < end {
+            file.resize(end, 0);
+        }
+        file[start..end].copy_from_slice(&landed);
+        match fault {
+            None => Ok(()),
+            Some(fault) => Err(injected(fault, "write_at", &self.path)),
+        }
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("set_len", &self.path)?;
+        let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
+        self.data(&mut disk).resize(len, 0);
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.call("sync_data", &self.path)?;
+        disk.sync(self.ino);
+        Ok(())
+    }
+}
