@@ -19,10 +19,14 @@
 //! `containerd-namespace` header; keys arrive already prefixed by containerd, so the
 //! namespace is only logged) and latency; a call that fails with an internal error (gRPC
 //! Unknown) is logged at error level.
+//!
+//! Every call but List goes through one helper, `SnapshotService::serve`, which routes,
+//! runs, logs and maps errors; a handler only says which operation it is, where it runs
+//! (`Run`) and what it asks the snapshotter.
 
 use crate::api::snapshots_server::Snapshots as SnapshotsRpc;
 use crate::api::{
-    CleanupRequest, CommitSnapshotRequest, ListSnapshotsRequest, ListSnapshotsResponse,
+    CleanupRequest, CommitSnapshotRequest, Info, ListSnapshotsRequest, ListSnapshotsResponse,
     MountsRequest, MountsResponse, PrepareSnapshotRequest, PrepareSnapshotResponse,
     RemoveSnapshotRequest, StatSnapshotRequest, StatSnapshotResponse, UpdateSnapshotRequest,
     UpdateSnapshotResponse, UsageRequest, UsageResponse, ViewSnapshotRequest, ViewSnapshotResponse,
@@ -58,31 +62,40 @@ impl SnapshotService {
         SnapshotService { router }
     }
 
-    /// Runs `f` on the snapshotter `name` as `run` says, logs the call and maps its error
-    /// to a status. `key` is what the call is about, for the log.
-    async fn call<T, F>(
+    /// Serves one unary call: hands `request` to `call` with the snapshotter it names,
+    /// running where `run` says, logs the call as `op` (see [`log_call`]) and answers the
+    /// call's error as containerd would ([`status`]).
+    ///
+    /// - The latency logged runs from routing to the call's end.
+    /// - A snapshotter name the router refuses (empty or not loaded) is answered and logged
+    ///   as an error of the call itself; `call` does not run.
+    /// - On a current-thread runtime, a call the blocking pool does not finish (it
+    ///   panicked) is answered Internal, `<op> did not finish: <reason>`, and not logged.
+    async fn serve<R, T, F>(
         &self,
-        run: Run,
+        request: Request<R>,
         op: &'static str,
-        name: &str,
-        key: &str,
-        ns: &str,
-        f: F,
+        run: Run,
+        call: F,
     ) -> Result<T, Status>
     where
+        R: Routed + Send + 'static,
         T: Send + 'static,
-        F: FnOnce(&dyn Snapshots) -> overlaysnap::Result<T> + Send + 'static,
+        F: FnOnce(&dyn Snapshots, R) -> overlaysnap::Result<T> + Send + 'static,
     {
+        let namespace = namespace(&request);
+        let request = request.into_inner();
+        let key = request.key().to_owned();
         let start = Instant::now();
-        let result = match self.router.get(name) {
+        let result = match self.router.get(request.snapshotter()) {
             Ok(snapshotter) => match run {
-                Run::Inline => f(&**snapshotter),
+                Run::Inline => call(&**snapshotter, request),
                 Run::Blocking if multi_threaded() => {
-                    tokio::task::block_in_place(|| f(&**snapshotter))
+                    tokio::task::block_in_place(|| call(&**snapshotter, request))
                 }
                 Run::Blocking => {
                     let snapshotter = Arc::clone(snapshotter);
-                    tokio::task::spawn_blocking(move || f(&*snapshotter))
+                    tokio::task::spawn_blocking(move || call(&*snapshotter, request))
                         .await
                         .map_err(|e| Status::internal(format!("{op} did not finish: {e}")))?
                 }
@@ -90,7 +103,7 @@ impl SnapshotService {
             Err(e) => Err(e),
         }
         .map_err(|e| status(&e));
-        log_call(op, key, ns, start, result.as_ref().err());
+        log_call(op, &key, &namespace, start, result.as_ref().err());
         result
     }
 }
@@ -103,6 +116,70 @@ enum Run {
     /// Calls that may wait for a disk: in `block_in_place` on a multi-thread runtime, on
     /// the blocking pool on a current-thread one.
     Blocking,
+}
+
+/// A request for one snapshotter of the [`Router`], as [`SnapshotService::serve`] routes
+/// and logs it.
+trait Routed {
+    /// The registered name of the snapshotter that serves the request.
+    fn snapshotter(&self) -> &str;
+    /// The snapshot the request is about, logged as `key`; "" when it is about none.
+    fn key(&self) -> &str;
+}
+
+/// Implements [`Routed`] for requests whose `key` field names the snapshot they are about
+/// (for Commit, the active snapshot committed, not the name it is committed as).
+macro_rules! routed_by_key {
+    ($($request:ty),* $(,)?) => {$(
+        impl Routed for $request {
+            fn snapshotter(&self) -> &str {
+                &self.snapshotter
+            }
+            fn key(&self) -> &str {
+                &self.key
+            }
+        }
+    )*};
+}
+
+routed_by_key!(
+    PrepareSnapshotRequest,
+    ViewSnapshotRequest,
+    MountsRequest,
+    CommitSnapshotRequest,
+    RemoveSnapshotRequest,
+    StatSnapshotRequest,
+    UsageRequest,
+);
+
+/// Cleanup is about no snapshot: its key is logged as "".
+impl Routed for CleanupRequest {
+    fn snapshotter(&self) -> &str {
+        &self.snapshotter
+    }
+    fn key(&self) -> &str {
+        ""
+    }
+}
+
+/// An Update request that carries its snapshot info, which an Update cannot go without.
+struct InfoUpdate {
+    /// The registered name of the snapshotter.
+    snapshotter: String,
+    /// The snapshot (by `name`) and its new labels.
+    info: Info,
+    /// The field paths to update (`labels`, `labels.<key>`); empty for every label.
+    paths: Vec<String>,
+}
+
+/// An Update is about the snapshot its info names.
+impl Routed for InfoUpdate {
+    fn snapshotter(&self) -> &str {
+        &self.snapshotter
+    }
+    fn key(&self) -> &str {
+        &self.info.name
+    }
 }
 
 /// Whether the current runtime lets a task block in place.
@@ -146,103 +223,77 @@ pub type ListStream = Pin<Box<dyn Stream<Item = Result<ListSnapshotsResponse, St
 impl SnapshotsRpc for SnapshotService {
     async fn prepare(
         &self,
-        req: Request<PrepareSnapshotRequest>,
+        request: Request<PrepareSnapshotRequest>,
     ) -> Result<Response<PrepareSnapshotResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
-        let m = self
-            .call(
-                Run::Blocking,
-                "prepare",
-                &r.snapshotter,
-                &key,
-                &ns,
-                move |s| s.prepare(&r.key, parent(&r.parent), r.labels),
-            )
+        let prepared = self
+            .serve(request, "prepare", Run::Blocking, |snapshotter, request| {
+                snapshotter.prepare(&request.key, parent(&request.parent), request.labels)
+            })
             .await?;
-        Ok(Response::new(PrepareSnapshotResponse { mounts: mounts(m) }))
+        Ok(Response::new(PrepareSnapshotResponse {
+            mounts: mounts(prepared),
+        }))
     }
 
     async fn view(
         &self,
-        req: Request<ViewSnapshotRequest>,
+        request: Request<ViewSnapshotRequest>,
     ) -> Result<Response<ViewSnapshotResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
-        let m = self
-            .call(Run::Blocking, "view", &r.snapshotter, &key, &ns, move |s| {
-                s.view(&r.key, parent(&r.parent), r.labels)
+        let viewed = self
+            .serve(request, "view", Run::Blocking, |snapshotter, request| {
+                snapshotter.view(&request.key, parent(&request.parent), request.labels)
             })
             .await?;
-        Ok(Response::new(ViewSnapshotResponse { mounts: mounts(m) }))
+        Ok(Response::new(ViewSnapshotResponse {
+            mounts: mounts(viewed),
+        }))
     }
 
     async fn mounts(
         &self,
-        req: Request<MountsRequest>,
+        request: Request<MountsRequest>,
     ) -> Result<Response<MountsResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
-        let m = self
-            .call(
-                Run::Blocking,
-                "mounts",
-                &r.snapshotter,
-                &key,
-                &ns,
-                move |s| s.mounts(&r.key),
-            )
+        let mounted = self
+            .serve(request, "mounts", Run::Blocking, |snapshotter, request| {
+                snapshotter.mounts(&request.key)
+            })
             .await?;
-        Ok(Response::new(MountsResponse { mounts: mounts(m) }))
+        Ok(Response::new(MountsResponse {
+            mounts: mounts(mounted),
+        }))
     }
 
     /// containerd 2.x may send `parent` for snapshotters that rebase on Commit; overlaysnap
     /// does not offer that capability, so containerd never sends it and it is ignored.
-    async fn commit(&self, req: Request<CommitSnapshotRequest>) -> Result<Response<()>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
-        self.call(
-            Run::Blocking,
-            "commit",
-            &r.snapshotter,
-            &key,
-            &ns,
-            move |s| s.commit(&r.name, &r.key, r.labels),
-        )
+    async fn commit(
+        &self,
+        request: Request<CommitSnapshotRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.serve(request, "commit", Run::Blocking, |snapshotter, request| {
+            snapshotter.commit(&request.name, &request.key, request.labels)
+        })
         .await?;
         Ok(Response::new(()))
     }
 
-    async fn remove(&self, req: Request<RemoveSnapshotRequest>) -> Result<Response<()>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
-        self.call(
-            Run::Blocking,
-            "remove",
-            &r.snapshotter,
-            &key,
-            &ns,
-            move |s| s.remove(&r.key),
-        )
+    async fn remove(
+        &self,
+        request: Request<RemoveSnapshotRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.serve(request, "remove", Run::Blocking, |snapshotter, request| {
+            snapshotter.remove(&request.key)
+        })
         .await?;
         Ok(Response::new(()))
     }
 
     async fn stat(
         &self,
-        req: Request<StatSnapshotRequest>,
+        request: Request<StatSnapshotRequest>,
     ) -> Result<Response<StatSnapshotResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
         let info = self
-            .call(Run::Inline, "stat", &r.snapshotter, &key, &ns, move |s| {
-                s.stat(&r.key)
+            .serve(request, "stat", Run::Inline, |snapshotter, request| {
+                snapshotter.stat(&request.key)
             })
             .await?;
         Ok(Response::new(StatSnapshotResponse {
@@ -251,28 +302,31 @@ impl SnapshotsRpc for SnapshotService {
     }
 
     /// The key is `info.name`; `update_mask.paths` are the field paths (`labels`,
-    /// `labels.<key>`); without a mask every label is replaced, as in containerd.
+    /// `labels.<key>`); without a mask every label is replaced, as in containerd. A request
+    /// without `info` is refused before routing, and not logged.
     async fn update(
         &self,
-        req: Request<UpdateSnapshotRequest>,
+        request: Request<UpdateSnapshotRequest>,
     ) -> Result<Response<UpdateSnapshotResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let Some(info) = r.info else {
+        let (metadata, extensions, update) = request.into_parts();
+        let Some(info) = update.info else {
             let err = Error::InvalidArgument("update request carries no snapshot info".into());
             return Err(status(&err));
         };
-        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        let key = info.name.clone();
+        let paths = update
+            .update_mask
+            .map(|mask| mask.paths)
+            .unwrap_or_default();
+        let update = InfoUpdate {
+            snapshotter: update.snapshotter,
+            info,
+            paths,
+        };
+        let request = Request::from_parts(metadata, extensions, update);
         let updated = self
-            .call(
-                Run::Blocking,
-                "update",
-                &r.snapshotter,
-                &key,
-                &ns,
-                move |s| s.update(&info.name, info.labels, &paths),
-            )
+            .serve(request, "update", Run::Blocking, |snapshotter, update| {
+                snapshotter.update(&update.info.name, update.info.labels, &update.paths)
+            })
             .await?;
         Ok(Response::new(UpdateSnapshotResponse {
             info: Some(updated.into()),
@@ -332,28 +386,21 @@ impl SnapshotsRpc for SnapshotService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn usage(&self, req: Request<UsageRequest>) -> Result<Response<UsageResponse>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        let key = r.key.clone();
+    async fn usage(
+        &self,
+        request: Request<UsageRequest>,
+    ) -> Result<Response<UsageResponse>, Status> {
         let usage = self
-            .call(
-                Run::Blocking,
-                "usage",
-                &r.snapshotter,
-                &key,
-                &ns,
-                move |s| s.usage(&r.key),
-            )
+            .serve(request, "usage", Run::Blocking, |snapshotter, request| {
+                snapshotter.usage(&request.key)
+            })
             .await?;
         Ok(Response::new(usage.into()))
     }
 
-    async fn cleanup(&self, req: Request<CleanupRequest>) -> Result<Response<()>, Status> {
-        let ns = namespace(&req);
-        let r = req.into_inner();
-        self.call(Run::Blocking, "cleanup", &r.snapshotter, "", &ns, |s| {
-            s.cleanup()
+    async fn cleanup(&self, request: Request<CleanupRequest>) -> Result<Response<()>, Status> {
+        self.serve(request, "cleanup", Run::Blocking, |snapshotter, _| {
+            snapshotter.cleanup()
         })
         .await?;
         Ok(Response::new(()))
