@@ -108,7 +108,11 @@ fn assert_refused_untouched(
     assert_eq!(listing(&root), disk, "{what}: the disk changed");
     drop(sn);
     let sn = open(&root);
-    assert_eq!(infos(&sn), state, "{what}: the snapshots changed after a reopen");
+    assert_eq!(
+        infos(&sn),
+        state,
+        "{what}: the snapshots changed after a reopen"
+    );
 }
 
 /// Row 1: Commit with an empty key is InvalidArgument (containerd 1.6.20 answers NotFound,
@@ -116,11 +120,9 @@ fn assert_refused_untouched(
 /// and View refuse it in both.
 #[test]
 fn commit_with_an_empty_key_is_invalid_argument() {
-    assert_refused_untouched(
-        "commit of an empty key",
-        ErrorKind::InvalidArgument,
-        |sn| sn.commit("n", "", labels(&[])),
-    );
+    assert_refused_untouched("commit of an empty key", ErrorKind::InvalidArgument, |sn| {
+        sn.commit("n", "", labels(&[]))
+    });
     // Also when the name is taken: the form of the arguments is checked before existence.
     assert_refused_untouched(
         "commit of an empty key to a taken name",
@@ -134,7 +136,12 @@ fn commit_with_an_empty_key_is_invalid_argument() {
 /// The callback is never called: the filter is refused before any snapshot is visited.
 #[test]
 fn a_regular_expression_that_does_not_compile_is_invalid_argument() {
-    for filter in ["name~=(", "name~=/[a-/", "labels.l~=|*|", "kind==active,name~=)"] {
+    for filter in [
+        "name~=(",
+        "name~=/[a-/",
+        "labels.l~=|*|",
+        "kind==active,name~=)",
+    ] {
         assert_refused_untouched(
             &format!("walk with {filter:?}"),
             ErrorKind::InvalidArgument,
@@ -153,7 +160,11 @@ fn a_regular_expression_that_does_not_compile_is_invalid_argument() {
     assert_refused_untouched(
         "walk with a good and a bad filter",
         ErrorKind::InvalidArgument,
-        |sn| sn.walk(&["name==base".to_string(), "name~=(".to_string()], |_| Ok(())),
+        |sn| {
+            sn.walk(&["name==base".to_string(), "name~=(".to_string()], |_| {
+                Ok(())
+            })
+        },
     );
 }
 
