@@ -1,17 +1,18 @@
 //! The places where overlaysnap answers differently from containerd's own overlay
-//! snapshotter on purpose, pinned through the public library API (`docs/semantics.md#differences`
-//! lists them with the reasons). Each test names its row of that table.
+//! snapshotter on purpose, pinned through the public library API. The table of
+//! `docs/semantics.md#differences` lists them with the reasons; each test names its row.
 //!
-//! Every refusal here is checked three ways: the exact [`ErrorKind`], the snapshots (every
-//! field of every Info, through Walk) unchanged, and the disk under the root unchanged
-//! (every entry's type, mode, size, inode and times, journal bytes included), also after a
-//! reopen. A refusal that moved a byte would be a write that a caller was told did not
-//! happen.
+//! Every refusal here is checked three ways: the exact [`ErrorKind`]; the snapshots (every
+//! field of every Info, through Walk) unchanged, then and after a reopen; and the disk under
+//! the root unchanged (every entry's type, mode, owner, size, inode and times, the journal's
+//! files included). A refusal that moved a byte would be a write the caller was told did
+//! not happen.
 //!
 //! Rows 4 (the gRPC code of a malformed List filter) and 6 (the snapshotter name of a
 //! request) are about overlaysnapd and are pinned in `daemon/tests/differences.rs`. Row 5
 //! (the layer is made durable before the Commit record) needs a disk that forgets unsynced
-//! data; it is pinned by the crash-point explorer in `tests/crash_points.rs`.
+//! data; it is pinned by the crash-point explorer in `tests/crash_points.rs`. Row 7 (control
+//! characters in keys) was found by reading the code rather than by trying containerd.
 
 use overlaysnap::core::Info;
 use overlaysnap::{ErrorKind, Options, Snapshotter};
@@ -207,6 +208,30 @@ fn a_malformed_filter_is_invalid_argument() {
             &format!("walk with {filter:?}"),
             ErrorKind::InvalidArgument,
             |sn| sn.walk(&[filter.to_string()], |_| Ok(())),
+        );
+    }
+}
+
+/// Row 7: a key, name or parent holding a control character (NUL, newline, DEL, U+0085 …)
+/// is InvalidArgument (containerd stores any bytes). Such a key would break a log line, a
+/// `ctr` table or a mount option, and no image tool makes one.
+#[test]
+fn a_key_with_a_control_character_is_invalid_argument() {
+    for bad in ["a\nb", "nul\0", "del\u{7f}", "next\u{85}line"] {
+        assert_refused_untouched(
+            &format!("prepare of {bad:?}"),
+            ErrorKind::InvalidArgument,
+            |sn| sn.prepare(bad, None, labels(&[])).map(drop),
+        );
+        assert_refused_untouched(
+            &format!("commit of a as {bad:?}"),
+            ErrorKind::InvalidArgument,
+            |sn| sn.commit(bad, "a", labels(&[])),
+        );
+        assert_refused_untouched(
+            &format!("view above {bad:?}"),
+            ErrorKind::InvalidArgument,
+            |sn| sn.view("v", Some(bad), labels(&[])).map(drop),
         );
     }
 }
