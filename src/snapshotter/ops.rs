@@ -4,7 +4,7 @@
 //! what they need from the visible state and never wait behind I/O; then Cleanup and
 //! Close.
 
-use super::pipeline::replaced;
+use super::pipeline::{replaced, Relied};
 use super::{Snapshotter, UPPERDIR_LABEL};
 use crate::core::{Command, Filter, Info, Kind, Labels, MountPlan, Record, Timestamp, Usage};
 use crate::error::{Error, Result};
@@ -67,7 +67,7 @@ impl Snapshotter {
             .map(|id| {
                 self.layout
                     .fs_owner(id)
-                    .map_err(|e| self.recheck_parent(&cmd, id, e))
+                    .map_err(|e| self.recheck(&cmd, Relied::Parent(id), e))
             })
             .transpose()
             .and_then(|owner| self.layout.prepare_dir(kind, owner));
@@ -123,7 +123,7 @@ impl Snapshotter {
                 let sync = || self.layout.make_durable(id);
                 self.layer_sync.run(sync).map(|()| usage)
             })
-            .map_err(|e| self.recheck(&cmd, id, e))?;
+            .map_err(|e| self.recheck(&cmd, Relied::Target(id), e))?;
         if let Command::Commit { usage, .. } = &mut cmd {
             *usage = measured;
         }

@@ -31,6 +31,18 @@ pub(super) struct Writer {
     pub(super) poisoned: Option<String>,
 }
 
+/// What slow work done outside the locks relied on: an id that must still be in place
+/// when the command is decided again, or the work was done for a snapshot since replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Relied {
+    /// The id of the snapshot the command acts on (the id its record carries): Commit's
+    /// usage and syncfs of the layer `<id>`.
+    Target(u64),
+    /// The id of the parent of the snapshot the command creates: Prepare and View read
+    /// the owner of the parent's directory.
+    Parent(u64),
+}
+
 impl Snapshotter {
     /// Decides `cmd` under the writer lock and runs `on_decided` with the state it was
     /// decided on and the record (still under the lock; it may refuse, and what it returns
@@ -97,31 +109,27 @@ impl Snapshotter {
         refusal
     }
 
-    /// The answer for slow work on snapshot `id` that failed with `error` outside the
-    /// locks: when `cmd` (decided again now) is refused, or now names another snapshot, the
-    /// disk changed under it because of a concurrent call, and that is the answer;
-    /// otherwise `error` itself.
-    pub(super) fn recheck(&self, cmd: &Command, id: u64, error: Error) -> Error {
-        match self.visible.read().decide(cmd) {
-            Err(refused) => refused,
-            Ok(record) if record.id() != id => replaced(cmd),
-            Ok(_) => error,
-        }
-    }
-
-    /// [`Snapshotter::recheck`] for a failure on the parent (id `parent_id`) of the
-    /// snapshot that `cmd` creates.
-    pub(super) fn recheck_parent(&self, cmd: &Command, parent_id: u64, error: Error) -> Error {
+    /// The answer for slow work that failed with `error` outside the locks and relied on
+    /// `relied`: when `cmd` (decided again now) is refused, or what the work relied on is
+    /// no longer in place (the id now names another snapshot), the disk changed under it
+    /// because of a concurrent call, and that is the answer; otherwise `error` itself.
+    pub(super) fn recheck(&self, cmd: &Command, relied: Relied, error: Error) -> Error {
         let visible = self.visible.read();
-        let parent = match cmd {
-            Command::Prepare { parent, .. } | Command::View { parent, .. } => parent.as_deref(),
-            _ => None,
+        let in_place = |record: &Record| match relied {
+            Relied::Target(id) => record.id() == id,
+            Relied::Parent(id) => {
+                let parent = match cmd {
+                    Command::Prepare { parent, .. } | Command::View { parent, .. } => {
+                        parent.as_deref()
+                    }
+                    _ => None,
+                };
+                parent.and_then(|p| visible.get(p)).map(|s| s.id) == Some(id)
+            }
         };
         match visible.decide(cmd) {
             Err(refused) => refused,
-            Ok(_) if parent.and_then(|p| visible.get(p)).map(|s| s.id) != Some(parent_id) => {
-                replaced(cmd)
-            }
+            Ok(record) if !in_place(&record) => replaced(cmd),
             Ok(_) => error,
         }
     }
