@@ -178,16 +178,7 @@ impl State {
         }
         validate_labels(labels)?;
         if let Some(p) = parent {
-            let ps = self
-                .snapshots
-                .get(p)
-                .ok_or_else(|| Error::NotFound(format!("parent snapshot {p:?} does not exist")))?;
-            if ps.kind != Kind::Committed {
-                return Err(Error::InvalidArgument(format!(
-                    "parent {p:?} is not a committed snapshot (it is {})",
-                    ps.kind
-                )));
-            }
+            self.committed_parent(p)?;
         }
         if self.snapshots.contains_key(key) {
             return Err(Error::AlreadyExists(format!(
@@ -202,6 +193,22 @@ impl State {
             labels: stored(labels),
             at: now,
         })
+    }
+
+    /// The snapshot `p` as a parent for a new snapshot: it must exist (else NotFound) and
+    /// be Committed (else InvalidArgument).
+    fn committed_parent(&self, p: &str) -> Result<()> {
+        let ps = self
+            .snapshots
+            .get(p)
+            .ok_or_else(|| Error::NotFound(format!("parent snapshot {p:?} does not exist")))?;
+        if ps.kind != Kind::Committed {
+            return Err(Error::InvalidArgument(format!(
+                "parent {p:?} is not a committed snapshot (it is {})",
+                ps.kind
+            )));
+        }
+        Ok(())
     }
 
     fn decide_commit(
@@ -467,26 +474,85 @@ impl State {
                 "snapshot {key:?} is committed; only active or view snapshots have mounts"
             )));
         }
-        Ok(MountPlan {
-            id: s.id,
-            kind: s.kind,
-            parents: self.chain_above(s),
-        })
+        Ok(self.plan(s.kind, s.id, s.parent.as_deref()))
+    }
+
+    /// The mount plan of a snapshot about to be created: of kind `kind` (Active or View),
+    /// with the id `id` (the one its Created record carries, [`State::next_id`]), above
+    /// `parent`. The same plan as [`State::mounts_plan`] gives once the record is applied;
+    /// the effect layer builds the new snapshot's mounts from it before publishing.
+    ///
+    /// Errors as [`State::decide`] refuses such a creation: a `parent` that is not a
+    /// valid key is InvalidArgument, a missing one NotFound, one that is not Committed
+    /// InvalidArgument; and `kind` Committed (which has no mounts) is FailedPrecondition.
+    ///
+    /// ```
+    /// use overlaysnap::core::{Command, Kind, State, Timestamp};
+    ///
+    /// let mut state = State::new();
+    /// let now = Timestamp::new(1_700_000_000, 0);
+    /// let prepare = |key: &str, parent: Option<&str>| Command::Prepare {
+    ///     key: key.into(),
+    ///     parent: parent.map(Into::into),
+    ///     labels: Default::default(),
+    ///     now,
+    /// };
+    /// let record = state.decide(&prepare("base", None))?;
+    /// state.apply(&record);
+    /// let commit = Command::Commit {
+    ///     name: "sha256:base".into(),
+    ///     key: "base".into(),
+    ///     labels: Default::default(),
+    ///     usage: Default::default(),
+    ///     now,
+    /// };
+    /// let record = state.decide(&commit)?;
+    /// state.apply(&record);
+    ///
+    /// let record = state.decide(&prepare("rootfs", Some("sha256:base")))?;
+    /// let plan = state.plan_for_new(Kind::Active, record.id(), Some("sha256:base"))?;
+    /// assert_eq!(plan.parents, [1]);
+    /// state.apply(&record);
+    /// assert_eq!(state.mounts_plan("rootfs")?, plan);
+    /// # Ok::<(), overlaysnap::Error>(())
+    /// ```
+    pub fn plan_for_new(&self, kind: Kind, id: u64, parent: Option<&str>) -> Result<MountPlan> {
+        if kind == Kind::Committed {
+            return Err(Error::FailedPrecondition(
+                "a committed snapshot is never created and has no mounts".into(),
+            ));
+        }
+        if let Some(p) = parent {
+            validate_key("parent", p)?;
+            self.committed_parent(p)?;
+        }
+        Ok(self.plan(kind, id, parent))
+    }
+
+    /// The plan of a snapshot `id` of kind `kind` above `parent`, which must be live.
+    fn plan(&self, kind: Kind, id: u64, parent: Option<&str>) -> MountPlan {
+        MountPlan {
+            id,
+            kind,
+            parents: self.chain_from(parent),
+        }
     }
 
     /// Ids of the parent chain of `key`, nearest parent first.
     pub fn parent_ids(&self, key: &str) -> Result<Vec<u64>> {
         validate_key("key", key)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
-        Ok(self.chain_above(s))
+        Ok(self.chain_from(s.parent.as_deref()))
     }
 
-    /// Ids of the parent chain of `s`, nearest parent first.
-    fn chain_above<'a>(&'a self, mut s: &'a Snapshot) -> Vec<u64> {
+    /// Ids of `parent` (which must be live) and of its parent chain, nearest first; empty
+    /// without a parent.
+    fn chain_from<'a>(&'a self, mut parent: Option<&'a str>) -> Vec<u64> {
         let mut ids = Vec::new();
-        while let Some(p) = &s.parent {
-            s = &self.snapshots[p];
+        while let Some(p) = parent {
+            let s = &self.snapshots[p];
             ids.push(s.id);
+            parent = s.parent.as_deref();
         }
         ids
     }

@@ -6,7 +6,7 @@
 
 use super::pipeline::{replaced, Relied};
 use super::{Snapshotter, UPPERDIR_LABEL};
-use crate::core::{Command, Filter, Info, Kind, Labels, MountPlan, Record, Timestamp, Usage};
+use crate::core::{Command, Filter, Info, Kind, Labels, Record, Timestamp, Usage};
 use crate::error::{Error, Result};
 use crate::layout::Mount;
 use std::sync::atomic::Ordering;
@@ -79,17 +79,7 @@ impl Snapshotter {
             if let Some(t) = temp.take() {
                 t.install(record.id())?;
             }
-            let parents = match parent {
-                Some(p) => std::iter::once(state.get(p).map_or(0, |s| s.id))
-                    .chain(state.parent_ids(p)?)
-                    .collect(),
-                None => Vec::new(),
-            };
-            Ok(MountPlan {
-                id: record.id(),
-                kind,
-                parents,
-            })
+            state.plan_for_new(kind, record.id(), parent)
         })?;
         self.layout.mounts(&plan)
     }
