@@ -1,0 +1,166 @@
+//! [`State::decide`]: checks a command against the state and yields the record that
+//! carries it out, or containerd's precise error. Never changes the state.
+
+use super::{not_found, stored, State};
+use crate::core::command::Command;
+use crate::core::info::{Timestamp, Usage};
+use crate::core::kind::Kind;
+use crate::core::labels::{validate_key, validate_labels, Labels};
+use crate::core::record::Record;
+use crate::error::{Error, Result};
+
+impl State {
+    /// Checks `cmd` against the state and yields the record that carries it out, or the
+    /// precise error. Never changes the state.
+    ///
+    /// Checks run in a fixed order, and the first that fails decides the error: the
+    /// arguments' form, then existence, then the snapshot's kind and relations.
+    pub fn decide(&self, cmd: &Command) -> Result<Record> {
+        match cmd {
+            Command::Prepare {
+                key,
+                parent,
+                labels,
+                now,
+            } => self.decide_create(Kind::Active, key, parent.as_deref(), labels, *now),
+            Command::View {
+                key,
+                parent,
+                labels,
+                now,
+            } => self.decide_create(Kind::View, key, parent.as_deref(), labels, *now),
+            Command::Commit {
+                name,
+                key,
+                labels,
+                usage,
+                now,
+            } => self.decide_commit(name, key, labels, *usage, *now),
+            Command::Remove { key } => self.decide_remove(key),
+            Command::Update {
+                key,
+                labels,
+                fieldpaths,
+                now,
+            } => self.decide_update(key, labels, fieldpaths, *now),
+        }
+    }
+
+    fn decide_create(
+        &self,
+        kind: Kind,
+        key: &str,
+        parent: Option<&str>,
+        labels: &Labels,
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("key", key)?;
+        if let Some(p) = parent {
+            validate_key("parent", p)?;
+        }
+        validate_labels(labels)?;
+        if let Some(p) = parent {
+            self.committed_parent(p)?;
+        }
+        if self.snapshots.contains_key(key) {
+            return Err(Error::AlreadyExists(format!(
+                "snapshot {key:?} already exists"
+            )));
+        }
+        Ok(Record::Created {
+            id: self.next_id,
+            kind,
+            key: key.to_owned(),
+            parent: parent.map(str::to_owned),
+            labels: stored(labels),
+            at: now,
+        })
+    }
+
+    fn decide_commit(
+        &self,
+        name: &str,
+        key: &str,
+        labels: &Labels,
+        usage: Usage,
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("name", name)?;
+        validate_key("key", key)?;
+        validate_labels(labels)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        if self.snapshots.contains_key(name) {
+            return Err(Error::AlreadyExists(format!(
+                "cannot commit {key:?} as {name:?}: snapshot {name:?} already exists"
+            )));
+        }
+        if s.kind != Kind::Active {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot commit {key:?}: it is {}, not active",
+                s.kind
+            )));
+        }
+        Ok(Record::Committed {
+            id: s.id,
+            key: key.to_owned(),
+            name: name.to_owned(),
+            labels: stored(labels),
+            usage,
+            at: now,
+        })
+    }
+
+    fn decide_remove(&self, key: &str) -> Result<Record> {
+        validate_key("key", key)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        if self.children.contains_key(key) {
+            return Err(Error::FailedPrecondition(format!(
+                "snapshot {key:?} has children; cannot remove snapshot with child"
+            )));
+        }
+        Ok(Record::Removed {
+            id: s.id,
+            key: key.to_owned(),
+        })
+    }
+
+    fn decide_update(
+        &self,
+        key: &str,
+        labels: &Labels,
+        fieldpaths: &[String],
+        now: Timestamp,
+    ) -> Result<Record> {
+        validate_key("key", key)?;
+        validate_labels(labels)?;
+        let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
+        let mut new = if fieldpaths.is_empty() {
+            labels.clone()
+        } else {
+            s.labels.clone()
+        };
+        for path in fieldpaths {
+            match path.strip_prefix("labels.") {
+                Some(k) if !k.is_empty() => match labels.get(k) {
+                    Some(v) => new.insert(k.to_owned(), v.clone()),
+                    None => new.remove(k),
+                },
+                _ if path == "labels" => {
+                    new = labels.clone();
+                    continue;
+                }
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot update {path:?} field on snapshot {key:?}"
+                    )))
+                }
+            };
+        }
+        Ok(Record::Updated {
+            id: s.id,
+            key: key.to_owned(),
+            labels: stored(&new),
+            at: now,
+        })
+    }
+}

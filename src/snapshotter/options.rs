@@ -1,0 +1,42 @@
+//! How a [`Snapshotter`](super::Snapshotter) behaves: [`Options`], including the journal
+//! it writes to, and containerd's upper-directory label ([`UPPERDIR_LABEL`]).
+
+use crate::journal::{Backend, LogBackend};
+use std::sync::Arc;
+
+/// containerd's label that carries the upper directory when [`Options::upperdir_label`] is
+/// set (`WithUpperdirLabel`).
+pub const UPPERDIR_LABEL: &str = "containerd.io/snapshot/overlay.upperdir";
+
+/// How a [`Snapshotter`](super::Snapshotter) behaves; `Options::default()` is containerd's
+/// default overlay snapshotter with a durable log.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Delete a removed snapshot's directory at once (containerd's sync remove). When false
+    /// (containerd's default, async remove) directories go at the next
+    /// [`Snapshotter::cleanup`](super::Snapshotter::cleanup).
+    pub sync_remove: bool,
+    /// Add [`UPPERDIR_LABEL`] with the upper directory to every Info returned.
+    pub upperdir_label: bool,
+    /// Options appended to every overlay mount (containerd's `mount_options`).
+    pub mount_options: Vec<String>,
+    /// Where the records go: the journal opened at `ROOT/journal` ([`LogBackend`], the
+    /// durable default; [`MemoryBackend`](crate::journal::MemoryBackend); or an
+    /// embedder's own [`Backend`]).
+    pub journal: Arc<dyn Backend>,
+    /// Take a checkpoint after this many records, so recovery replays at most about this
+    /// many; 0 never checkpoints automatically.
+    pub checkpoint_every: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sync_remove: false,
+            upperdir_label: false,
+            mount_options: Vec::new(),
+            journal: Arc::new(LogBackend),
+            checkpoint_every: 100_000,
+        }
+    }
+}

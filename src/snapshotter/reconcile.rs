@@ -1,0 +1,69 @@
+//! Reconciling the directories with a recovered state, after a crash or any restart: the
+//! crash rules of the module documentation of [`snapshotter`](super), carried out
+//! ([`Reconcile::Repair`], by open) or only reported ([`Reconcile::Inspect`], by inspect).
+
+use super::OpenReport;
+use crate::core::{Kind, State};
+use crate::error::Result;
+use crate::layout::{Entry, Layout};
+use std::collections::BTreeSet;
+
+/// Whether [`reconcile`] changes the directories or only reports what it would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reconcile {
+    /// Delete, re-create: what opening does.
+    Repair,
+    /// Change nothing, report what Repair would change.
+    Inspect,
+}
+
+/// Makes the directories match a recovered state (the crash rules of
+/// [`snapshotter`](super)), or with [`Reconcile::Inspect`] only reports what that would
+/// change.
+pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Result<OpenReport> {
+    let ids = state.id_map();
+    let mut report = OpenReport {
+        snapshots: state.len(),
+        ..OpenReport::default()
+    };
+    let mut present = BTreeSet::new();
+    for entry in layout.list_entries()? {
+        match entry {
+            Entry::Snapshot(id) if id >= state.next_id() => {
+                if mode == Reconcile::Repair {
+                    tracing::warn!(id, "deleting the directory of an id never issued");
+                    layout.remove_dir(id)?;
+                }
+                report.unissued.push(id);
+            }
+            Entry::Snapshot(id) if ids.contains_key(&id) => {
+                present.insert(id);
+            }
+            _ => report.orphans += 1,
+        }
+    }
+    for (&id, &key) in &ids {
+        if present.contains(&id) {
+            continue;
+        }
+        let s = state.get(key).expect("id_map names live keys");
+        if s.kind == Kind::Committed {
+            tracing::error!(key, id, "the directory of a committed snapshot is missing");
+            report.damaged.push((key.to_owned(), id));
+        } else if mode == Reconcile::Inspect {
+            report.recreated.push(id);
+        } else {
+            tracing::warn!(key, id, "re-creating the missing directory of a snapshot");
+            // Owned like the parent's fs, as Prepare made it; a parent whose directory is
+            // missing too (reported as damaged) leaves it to the process's owner.
+            let owner = s
+                .parent
+                .as_deref()
+                .and_then(|p| state.get(p))
+                .and_then(|parent| layout.fs_owner(parent.id).ok());
+            layout.prepare_dir(s.kind, owner)?.install(id)?;
+            report.recreated.push(id);
+        }
+    }
+    Ok(report)
+}
