@@ -66,10 +66,10 @@ use crate::error::Result;
 
 /// Durable, ordered storage of [`Record`]s: the pluggable persistence seam.
 ///
-/// Records are kept in submission order; a recovered state is the newest checkpoint plus
-/// every record submitted after it, each checked with [`State::admit`] and applied.
-/// Implementations: [`LogJournal`] (over [`FsBackend`] or [`SimBackend`]) and
-/// [`MemoryJournal`].
+/// Records are kept in submission order and read back as the newest checkpoint plus every
+/// record submitted after it; [`Rebuild`] turns them into a state, each record checked
+/// with [`State::admit`] and applied. Implementations: [`LogJournal`] (in a [`Store`] of
+/// any file system) and [`MemoryJournal`].
 pub trait Journal: Send + Sync {
     /// Queues `records` for appending after everything submitted before, in call order, and
     /// returns the ticket that [`Journal::wait`] takes. Does no I/O and never waits for any.
