@@ -16,9 +16,11 @@
 mod bodies;
 
 use bodies::alloc_guard::Tracking;
-use overlaysnap::journal::{segment_file, LogJournal, SimBackend};
+use overlaysnap::fs::SimFs;
+use overlaysnap::journal::{segment_file, LogJournal, Store};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The records target checks that no allocation is sized by an unchecked length.
 #[global_allocator]
@@ -178,16 +180,18 @@ fn ops_seeds_decode_to_their_scenarios() {
 fn records_corpus_on_a_real_directory() {
     for path in inputs_in("records", &["corpus"]) {
         let bytes = std::fs::read(&path).expect("a readable corpus file");
-        let sim = SimBackend::new();
-        sim.set_contents(&segment_file(0), &bytes);
-        let simulated = LogJournal::open(sim).map(|(_, r)| r.state);
+        let sim = SimFs::new();
+        sim.plant(&Path::new("/j").join(segment_file(0)), &bytes);
+        let simulated = Store::open(Arc::new(sim), "/j")
+            .and_then(LogJournal::open)
+            .map(|(_, r)| r.state);
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join(segment_file(0)), &bytes).expect("writable");
         let real = LogJournal::open_dir(dir.path()).map(|(_, r)| r.state);
         match (simulated, real) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", path.display()),
             (Err(a), Err(b)) => assert_eq!(
-                a.to_string().replace("sim:", ""),
+                a.to_string().replace("/j/", ""),
                 b.to_string()
                     .replace(&format!("{}/", dir.path().display()), ""),
                 "{}",

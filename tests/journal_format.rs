@@ -1,27 +1,43 @@
 //! Recovery rules on damaged files: a torn tail is truncated and reported, anything else
-//! that is wrong is `Error::Corrupt` naming the file and the offset, and only the explicit
-//! repair call truncates before the tail. (The rule is in `journal::frame`'s header.)
+//! that is wrong is `Error::Corrupt` naming the file and the offset, and nothing before the
+//! tail is ever truncated. (The rule is in `journal::frame`'s header.)
 
 mod journal_support;
 mod support;
 
 use journal_support::{prepares, states};
 use overlaysnap::core::{Record, State};
+use overlaysnap::fs::{FileSystem, SimFs};
 use overlaysnap::journal::{
-    checkpoint_file, codec, frame, segment_file, Backend, Journal, LogJournal, Recovery, SimBackend,
+    checkpoint_file, codec, frame, segment_file, Journal, LogJournal, Recovery, Store,
 };
 use overlaysnap::Error;
 use rstest::rstest;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
+
+/// The path of the journal's file `name`.
+fn at(name: &str) -> PathBuf {
+    Path::new(DIR).join(name)
+}
+
+/// The journal's directory on `disk` (sharing it).
+fn store(disk: &SimFs) -> Store {
+    Store::open(Arc::new(disk.clone()), DIR).unwrap()
+}
 
 /// A disk holding a journal of `records`, all appended; with a checkpoint after the first
 /// `checkpoint_after` of them when given.
-fn disk_with(records: &[Record], checkpoint_after: Option<usize>) -> SimBackend {
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+fn disk_with(records: &[Record], checkpoint_after: Option<usize>) -> SimFs {
+    let disk = SimFs::new();
+    let (journal, _) = LogJournal::open(store(&disk)).unwrap();
     let mut state = State::new();
     for i in 0..=records.len() {
         if checkpoint_after == Some(i) {
-            journal.checkpoint(&state).unwrap();
+            journal.checkpoint(&state.checkpoint()).unwrap();
         }
         if let Some(record) = records.get(i) {
             journal.append(std::slice::from_ref(record)).unwrap();
@@ -35,12 +51,24 @@ fn log0() -> String {
     segment_file(0)
 }
 
-fn bytes(disk: &SimBackend, name: &str) -> Vec<u8> {
-    disk.read(name).unwrap()
+fn bytes(disk: &SimFs, name: &str) -> Vec<u8> {
+    disk.read_file(&at(name)).unwrap()
+}
+
+/// The names in the journal's directory, sorted.
+fn names(disk: &SimFs) -> Vec<String> {
+    let mut names: Vec<String> = disk
+        .read_dir(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .map(|n| n.into_string().unwrap())
+        .collect();
+    names.sort();
+    names
 }
 
 /// `(offset, total length)` of each frame of the segment `name`.
-fn frames(disk: &SimBackend, name: &str) -> Vec<(usize, usize)> {
+fn frames(disk: &SimFs, name: &str) -> Vec<(usize, usize)> {
     let bytes = bytes(disk, name);
     frame::Frames::new(&bytes, frame::HEADER_LEN, frame::MAX_RECORD_FRAME)
         .map(|item| match item {
@@ -53,16 +81,16 @@ fn frames(disk: &SimBackend, name: &str) -> Vec<(usize, usize)> {
 }
 
 /// A copy of `disk` with `name` changed by `damage`.
-fn damaged(disk: &SimBackend, name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> SimBackend {
-    let copy = disk.crash(overlaysnap::journal::Crash::PowerLoss);
+fn damaged(disk: &SimFs, name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> SimFs {
+    let copy = disk.crash();
     let mut b = bytes(&copy, name);
     damage(&mut b);
-    copy.set_contents(name, &b);
+    copy.plant(&at(name), &b);
     copy
 }
 
-fn open(disk: &SimBackend) -> Result<Recovery, Error> {
-    LogJournal::open(disk.clone()).map(|(_, recovery)| recovery)
+fn open(disk: &SimFs) -> Result<Recovery, Error> {
+    LogJournal::open(Store::open(Arc::new(disk.clone()), DIR)?).map(|(_, recovery)| recovery)
 }
 
 fn assert_corrupt(result: Result<Recovery, Error>, name: &str, offset: usize, why: &str) {
@@ -72,7 +100,7 @@ fn assert_corrupt(result: Result<Recovery, Error>, name: &str, offset: usize, wh
             offset: at,
             reason,
         }) => {
-            assert_eq!(path, format!("sim:{name}"), "{reason}");
+            assert_eq!(path, self::at(name).display().to_string(), "{reason}");
             assert_eq!(at, offset as u64, "{reason}");
             assert!(reason.contains(why), "{reason:?} should say {why:?}");
         }
@@ -82,13 +110,13 @@ fn assert_corrupt(result: Result<Recovery, Error>, name: &str, offset: usize, wh
 
 /// Opens `disk`, expecting a torn tail of `dropped` bytes at `offset` of log 0 and the state
 /// after `records` records; checks that the truncation was made durable.
-fn assert_torn(disk: &SimBackend, offset: usize, dropped: usize, state: &State) {
+fn assert_torn(disk: &SimFs, offset: usize, dropped: usize, state: &State) {
     let recovery = open(disk).unwrap();
     let torn = recovery.torn_tail.expect("a torn tail");
     assert_eq!(
         (torn.path.as_str(), torn.offset, torn.bytes_dropped),
         (
-            format!("sim:{}", log0()).as_str(),
+            at(&log0()).display().to_string().as_str(),
             offset as u64,
             dropped as u64
         ),
@@ -96,7 +124,7 @@ fn assert_torn(disk: &SimBackend, offset: usize, dropped: usize, state: &State) 
         torn.reason
     );
     assert_eq!(&recovery.state, state);
-    let after = disk.crash(overlaysnap::journal::Crash::PowerLoss);
+    let after = disk.crash();
     assert_eq!(bytes(&after, &log0()).len(), offset.max(frame::HEADER_LEN));
     let again = open(&after).unwrap();
     assert_eq!((again.torn_tail, &again.state), (None, state));
@@ -123,14 +151,17 @@ fn inspect_reports_a_torn_tail_and_changes_nothing() {
     let disk = disk_with(&records, Some(1));
     let (last, len) = *frames(&disk, &segment_file(1)).last().unwrap();
     let torn = damaged(&disk, &segment_file(1), |b| b.truncate(last + len - 1));
-    torn.set_contents("checkpoint-00000000000000000001.tmp", b"left by a crash");
+    torn.plant(
+        &at("checkpoint-00000000000000000001.tmp"),
+        b"left by a crash",
+    );
     let files = || -> Vec<(Vec<u8>, String)> {
-        let names = torn.list().unwrap();
+        let names = names(&torn);
         names.into_iter().map(|n| (bytes(&torn, &n), n)).collect()
     };
     let before = files();
     for _ in 0..2 {
-        let found = LogJournal::inspect(&torn).unwrap();
+        let found = LogJournal::inspect(&store(&torn)).unwrap();
         assert_eq!(found.state, states[2]);
         assert_eq!(found.records_replayed, 1);
         let tail = found.torn_tail.expect("a torn tail");
@@ -245,10 +276,10 @@ fn a_header_from_the_future_is_corrupt(#[case] name: String) {
 fn a_zero_length_file_or_a_cut_header_is_corrupt(#[case] name: String, #[case] keep: usize) {
     let disk = disk_with(&prepares(2), Some(1));
     // an older segment is one with a newer segment after it and no checkpoint before
-    disk.set_contents(&segment_file(0), &frame::header(frame::LOG_MAGIC));
+    disk.plant(&at(&segment_file(0)), &frame::header(frame::LOG_MAGIC));
     if name == segment_file(0) {
-        disk.remove(&checkpoint_file(1)).unwrap();
-        disk.sync_dir().unwrap();
+        disk.remove_file(&at(&checkpoint_file(1))).unwrap();
+        disk.sync_dir(Path::new(DIR)).unwrap();
     }
     let cut = damaged(&disk, &name, |b| b.truncate(keep));
     assert_corrupt(
@@ -260,13 +291,13 @@ fn a_zero_length_file_or_a_cut_header_is_corrupt(#[case] name: String, #[case] k
 }
 
 /// Appends a frame with `payload` and a valid checksum to log 0 of `disk`; its offset.
-fn append_raw_frame(disk: &SimBackend, payload: &[u8]) -> usize {
+fn append_raw_frame(disk: &SimFs, payload: &[u8]) -> usize {
     let mut b = bytes(disk, &log0());
     let at = b.len();
     let start = frame::begin_frame(&mut b);
     b.extend_from_slice(payload);
     frame::finish_frame(&mut b, start, frame::MAX_RECORD_FRAME).unwrap();
-    disk.set_contents(&log0(), &b);
+    disk.plant(&self::at(&log0()), &b);
     at
 }
 
@@ -328,8 +359,8 @@ fn the_first_bad_frame_of_a_long_segment_is_reported(
         log.extend_from_slice(&payload);
         frame::finish_frame(&mut log, start, frame::MAX_RECORD_FRAME).unwrap();
     }
-    let disk = SimBackend::new();
-    disk.set_contents(&log0(), &log);
+    let disk = SimFs::new();
+    disk.plant(&at(&log0()), &log);
     let (first, why) = if misfit < undecodable {
         (misfit, "record does not fit the state")
     } else {
@@ -352,40 +383,6 @@ fn a_length_over_the_cap_is_torn_at_the_end_and_corrupt_in_the_middle() {
         b[middle..middle + 4].copy_from_slice(&huge)
     });
     assert_corrupt(open(&inside), &log0(), middle, "exceeds the cap");
-}
-
-#[test]
-fn repair_truncates_at_the_named_offset_and_nowhere_else() {
-    let records = prepares(4);
-    let disk = disk_with(&records, None);
-    let frames = frames(&disk, &log0());
-    let (bad, _) = frames[1];
-    let broken = damaged(&disk, &log0(), |b| b[bad + 9] ^= 0x10);
-    let Err(Error::Corrupt { offset, .. }) = open(&broken) else {
-        panic!("the flip should be corruption")
-    };
-    assert_eq!(offset, bad as u64);
-    let len = bytes(&broken, &log0()).len();
-    let refused = |file: &str, at: u64| {
-        assert!(matches!(
-            LogJournal::repair(&broken, file, at),
-            Err(Error::InvalidArgument(_))
-        ));
-    };
-    refused(&log0(), 3); // inside the header
-    refused(&log0(), len as u64 + 1); // past the end
-    refused(&log0(), bad as u64 + 1); // not a frame boundary
-    refused(&log0(), frames[2].0 as u64); // after the bad frame
-    refused("notes.txt", bad as u64); // not a segment
-    assert_eq!(
-        LogJournal::repair(&broken, &log0(), offset).unwrap(),
-        (len - bad) as u64
-    );
-    let repaired = open(&broken.crash(overlaysnap::journal::Crash::PowerLoss)).unwrap();
-    assert_eq!(
-        (repaired.state, repaired.torn_tail),
-        (states(&records)[1].clone(), None)
-    );
 }
 
 #[test]
@@ -415,7 +412,7 @@ fn a_damaged_checkpoint_is_corrupt() {
 #[test]
 fn a_missing_segment_is_corrupt() {
     let disk = disk_with(&prepares(2), None);
-    disk.set_contents(&segment_file(2), &frame::header(frame::LOG_MAGIC));
+    disk.plant(&at(&segment_file(2)), &frame::header(frame::LOG_MAGIC));
     assert_corrupt(open(&disk), &segment_file(1), 0, "segment 1 is missing");
 }
 
@@ -423,21 +420,19 @@ fn a_missing_segment_is_corrupt() {
 fn open_removes_temporaries_and_superseded_files_and_ignores_others() {
     let records = prepares(3);
     let disk = disk_with(&records, Some(2));
-    disk.set_contents(&segment_file(0), &frame::header(frame::LOG_MAGIC));
-    disk.set_contents(&checkpoint_file(0), b"superseded");
-    disk.set_contents(&format!("{}.tmp", checkpoint_file(2)), b"half");
-    disk.set_contents("LOCK", b"123\n");
+    disk.plant(&at(&segment_file(0)), &frame::header(frame::LOG_MAGIC));
+    disk.plant(&at(&checkpoint_file(0)), b"superseded");
+    disk.plant(&at(&format!("{}.tmp", checkpoint_file(2))), b"half");
+    disk.plant(&at("LOCK"), b"123\n");
     let recovery = open(&disk).unwrap();
     assert_eq!(recovery.state, states(&records)[3]);
     assert_eq!(recovery.records_replayed, 1);
     assert_eq!(
         recovery.checkpoint,
-        Some(format!("sim:{}", checkpoint_file(1)))
+        Some(at(&checkpoint_file(1)).display().to_string())
     );
-    let mut names = disk.list().unwrap();
-    names.sort();
     assert_eq!(
-        names,
+        names(&disk),
         ["LOCK".to_owned(), checkpoint_file(1), segment_file(1)]
     );
 }

@@ -6,29 +6,52 @@ mod support;
 
 use journal_support::{prepares, states};
 use overlaysnap::core::{Command, State, Timestamp};
-use overlaysnap::journal::{Backend, Crash, FsBackend, Journal, LogJournal, SimBackend, Ticket};
+use overlaysnap::fs::{DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures, SimFs};
+use overlaysnap::journal::{Journal, LogJournal, Recovery, Store, Ticket};
 use parking_lot::Mutex;
 use rstest::rstest;
+use std::ffi::OsString;
 use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
+
+/// The journal's directory on `fs`.
+fn store(fs: impl FileSystem + 'static) -> Store {
+    Store::open(Arc::new(fs), DIR).unwrap()
+}
+
+/// Opens the journal in `DIR` of `fs`.
+fn open(fs: impl FileSystem + 'static) -> (LogJournal, Recovery) {
+    LogJournal::open(store(fs)).unwrap()
+}
 
 #[test]
 fn one_write_and_one_sync_serve_every_ticket_submitted_before() {
     let records = prepares(100);
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    let disk = SimFs::new();
+    let (journal, _) = open(disk.clone());
     let tickets: Vec<Ticket> = records
         .iter()
         .map(|r| journal.submit(std::slice::from_ref(r)).unwrap())
         .collect();
-    let before = disk.ops();
+    let before = disk.calls();
+    disk.record_trace();
     journal.wait(*tickets.last().unwrap()).unwrap();
-    assert_eq!(disk.ops() - before, 2, "one write and one sync");
+    assert_eq!(disk.calls() - before, 2, "one write and one sync");
+    let trace = disk.trace();
+    assert!(
+        trace[0].contains(" write_at /j/log-") && trace[1].contains(" sync_data /j/log-"),
+        "{trace:?}"
+    );
     for ticket in tickets {
         journal.wait(ticket).unwrap();
     }
     assert_eq!(
-        disk.ops() - before,
+        disk.calls() - before,
         2,
         "earlier tickets are already durable"
     );
@@ -38,8 +61,8 @@ fn one_write_and_one_sync_serve_every_ticket_submitted_before() {
 #[test]
 fn a_ticket_from_another_journal_is_refused() {
     let records = prepares(2);
-    let (one, _) = LogJournal::open(SimBackend::new()).unwrap();
-    let (other, _) = LogJournal::open(SimBackend::new()).unwrap();
+    let (one, _) = open(SimFs::new());
+    let (other, _) = open(SimFs::new());
     let ticket = one.submit(&records).unwrap();
     assert!(matches!(
         other.wait(ticket),
@@ -72,7 +95,7 @@ fn concurrent_writers<J: Journal>(journal: &J, acknowledged: impl Fn(&str) + Syn
                         let ticket = journal.submit(std::slice::from_ref(&record)).unwrap();
                         state.apply(&record);
                         if t == 0 && i % 10 == 9 {
-                            journal.checkpoint(&state).unwrap();
+                            journal.checkpoint(&state.checkpoint()).unwrap();
                         }
                         ticket
                     };
@@ -102,57 +125,109 @@ fn assert_all_present(recovered: &State, live: &State) {
 #[case::real_files(true)]
 fn concurrent_writers_all_land_in_a_valid_order(#[case] real: bool) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let disk = SimBackend::new();
-    fn run<B: Backend>(backend: impl Fn() -> B) {
-        let (journal, _) = LogJournal::open(backend()).unwrap();
+    let disk = SimFs::new();
+    fn run(store: impl Fn() -> Store) {
+        let (journal, _) = LogJournal::open(store()).unwrap();
         let live = concurrent_writers(&journal, |_| {});
         assert_all_present(&journal.recover().unwrap().state, &live);
         drop(journal);
-        assert_all_present(&LogJournal::open(backend()).unwrap().1.state, &live);
+        assert_all_present(&LogJournal::open(store()).unwrap().1.state, &live);
     }
     if real {
-        run(|| FsBackend::open(dir.path()).unwrap());
+        run(|| Store::open_dir(dir.path()).unwrap());
     } else {
-        run(|| disk.clone());
+        run(|| self::store(disk.clone()));
     }
 }
 
 /// A simulated disk whose `sync_data` takes as long as a real one's (300 µs here), so
 /// that writers submit while a flush is in flight, as they do on a real disk.
-#[derive(Clone)]
-struct SlowSync(SimBackend);
+#[derive(Debug, Clone)]
+struct SlowSync(SimFs);
 
-impl Backend for SlowSync {
-    fn create(&self, name: &str) -> io::Result<()> {
-        self.0.create(name)
+/// A file of [`SlowSync`].
+#[derive(Debug)]
+struct SlowFile(Box<dyn FileHandle>);
+
+impl FileHandle for SlowFile {
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.0.write_at(offset, data)
     }
-    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
-        self.0.read(name)
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
     }
-    fn write(&self, name: &str, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.0.write(name, offset, data)
-    }
-    fn set_len(&self, name: &str, len: u64) -> io::Result<()> {
-        self.0.set_len(name, len)
-    }
-    fn sync_data(&self, name: &str) -> io::Result<()> {
+    fn sync_data(&self) -> io::Result<()> {
         std::thread::sleep(Duration::from_micros(300));
-        self.0.sync_data(name)
+        self.0.sync_data()
     }
-    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+}
+
+impl FileSystem for SlowSync {
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        self.0.create_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.0.create_dir_all(path, mode)
+    }
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        self.0.canonicalize(path)
+    }
+    fn set_mode(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.0.set_mode(path, mode)
+    }
+    fn lchown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.0.lchown(path, uid, gid)
+    }
+    fn metadata(&self, path: &Path) -> io::Result<FileStat> {
+        self.0.metadata(path)
+    }
+    fn symlink_metadata(&self, path: &Path) -> io::Result<FileStat> {
+        self.0.symlink_metadata(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        self.0.read_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.0.rename(from, to)
     }
-    fn remove(&self, name: &str) -> io::Result<()> {
-        self.0.remove(name)
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.0.remove_file(path)
     }
-    fn list(&self) -> io::Result<Vec<String>> {
-        self.0.list()
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.0.remove_dir_all(path)
     }
-    fn sync_dir(&self) -> io::Result<()> {
-        self.0.sync_dir()
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        self.0.symlink(target, link)
     }
-    fn path(&self, name: &str) -> String {
-        self.0.path(name)
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.0.read_link(path)
+    }
+    fn create_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
+        Ok(Box::new(SlowFile(self.0.create_file(path)?)))
+    }
+    fn open_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
+        Ok(Box::new(SlowFile(self.0.open_file(path)?)))
+    }
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.0.read_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.0.sync_dir(path)
+    }
+    fn syncfs(&self, path: &Path) -> io::Result<()> {
+        self.0.syncfs(path)
+    }
+    fn mount_points(&self) -> overlaysnap::Result<Vec<PathBuf>> {
+        self.0.mount_points()
+    }
+    fn supports_d_type(&self, dir: &Path) -> overlaysnap::Result<bool> {
+        self.0.supports_d_type(dir)
+    }
+    fn overlay_features(&self, root: &Path) -> OverlayFeatures {
+        self.0.overlay_features(root)
+    }
+    fn lock(&self, dir: &Path) -> overlaysnap::Result<Option<DirLock>> {
+        self.0.lock(dir)
     }
 }
 
@@ -162,10 +237,10 @@ impl Backend for SlowSync {
 /// would acknowledge a record that the next flush has yet to write.
 #[test]
 fn every_ticket_is_durable_when_its_wait_returns() {
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(SlowSync(disk.clone())).unwrap();
+    let disk = SimFs::new();
+    let (journal, _) = open(SlowSync(disk.clone()));
     concurrent_writers(&journal, |key| {
-        let after = LogJournal::open(disk.crash(Crash::PowerLoss)).unwrap().1;
+        let after = open(disk.crash()).1;
         assert!(
             after.state.get(key).is_some(),
             "{key} was acknowledged but a power loss right after loses it"

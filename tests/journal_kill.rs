@@ -90,7 +90,7 @@ fn child(dir: &Path) {
         state.apply(&record);
         acked += 1;
         if acked % 25 == 0 {
-            journal.checkpoint(&state).unwrap();
+            journal.checkpoint(&state.checkpoint()).unwrap();
         }
     }
 }

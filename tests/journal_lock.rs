@@ -1,7 +1,8 @@
 //! One process per journal directory: a second open fails naming the holder's pid, and
 //! the lock goes with the holder. (The test across processes is in `journal_kill.rs`.)
 
-use overlaysnap::journal::{DirLock, LogJournal};
+use overlaysnap::fs::DirLock;
+use overlaysnap::journal::LogJournal;
 use overlaysnap::ErrorKind;
 
 #[test]

@@ -5,14 +5,37 @@
 //! and the simulated disk's own bookkeeping that the crash tests rely on.
 
 use overlaysnap::core::{Command, Labels, Record, State, Timestamp};
+use overlaysnap::fs::{Fault, FileSystem, RealFs, SimFs};
 use overlaysnap::journal::frame::{self, Frames, Item};
 use overlaysnap::journal::{
-    checkpoint_file, segment_file, Backend, Crash, Fault, FsBackend, Journal, LogJournal,
-    MemoryJournal, SimBackend,
+    checkpoint_file, segment_file, Journal, LogJournal, MemoryJournal, Recovery, Store,
 };
 use overlaysnap::{Error, ErrorKind};
 use rstest::rstest;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
+
+/// The path of the journal's file `name`.
+fn at(name: &str) -> PathBuf {
+    Path::new(DIR).join(name)
+}
+
+/// Opens the journal in `DIR` of `disk` (sharing it).
+fn open(disk: &SimFs) -> overlaysnap::Result<(LogJournal, Recovery)> {
+    LogJournal::open(Store::open(Arc::new(disk.clone()), DIR)?)
+}
+
+/// The names in the journal's directory.
+fn names(disk: &SimFs) -> Vec<String> {
+    disk.read_dir(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .map(|n| n.into_string().unwrap())
+        .collect()
+}
 
 /// `n` Prepare records of keys `k0`, `k1`, ..., as the core decides them.
 fn prepares(n: usize) -> Vec<Record> {
@@ -169,16 +192,19 @@ fn a_header_alone_has_no_frames() {
 // A checkpoint file must hold one frame: a header alone is corrupt right after the header.
 #[rstest]
 fn a_checkpoint_without_a_frame_is_corrupt() {
-    let disk = SimBackend::new();
-    disk.set_contents(&checkpoint_file(1), &frame::header(frame::CHECKPOINT_MAGIC));
-    disk.set_contents(&segment_file(1), &frame::header(frame::LOG_MAGIC));
-    match LogJournal::open(disk) {
+    let disk = SimFs::new();
+    disk.plant(
+        &at(&checkpoint_file(1)),
+        &frame::header(frame::CHECKPOINT_MAGIC),
+    );
+    disk.plant(&at(&segment_file(1)), &frame::header(frame::LOG_MAGIC));
+    match open(&disk) {
         Err(Error::Corrupt {
             path,
             offset,
             reason,
         }) => {
-            assert_eq!(path, format!("sim:{}", checkpoint_file(1)));
+            assert_eq!(path, at(&checkpoint_file(1)).display().to_string());
             assert_eq!(offset, frame::HEADER_LEN as u64);
             assert_eq!(reason, "checkpoint has no frame");
         }
@@ -190,8 +216,8 @@ fn a_checkpoint_without_a_frame_is_corrupt() {
 #[rstest]
 fn names_that_are_not_twenty_digits_are_not_journal_files() {
     let records = prepares(2);
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    let disk = SimFs::new();
+    let (journal, _) = open(&disk).unwrap();
     journal.append(&records).unwrap();
     drop(journal);
     let strangers = [
@@ -204,12 +230,12 @@ fn names_that_are_not_twenty_digits_are_not_journal_files() {
         "log-1.tmp".to_owned(),
     ];
     for name in &strangers {
-        disk.set_contents(name, b"not a journal file");
+        disk.plant(&at(name), b"not a journal file");
     }
-    let (_, recovery) = LogJournal::open(disk.clone()).unwrap();
+    let (_, recovery) = open(&disk).unwrap();
     assert_eq!(recovery.state, state_after(&records));
     assert_eq!(recovery.records_replayed, 2);
-    let names = disk.list().unwrap();
+    let names = names(&disk);
     for name in &strangers {
         assert!(names.contains(name), "{name} was removed: {names:?}");
     }
@@ -258,7 +284,9 @@ fn memory_journal_reports_its_checkpoint_and_replay_count() {
         (before.checkpoint, before.records_replayed, before.torn_tail),
         (None, 2, None)
     );
-    journal.checkpoint(&state_after(&records[..2])).unwrap();
+    journal
+        .checkpoint(&state_after(&records[..2]).checkpoint())
+        .unwrap();
     journal.append(&records[2..]).unwrap();
     let after = journal.recover().unwrap();
     assert_eq!(after.state, state_after(&records));
@@ -301,17 +329,20 @@ fn memory_journal_reports_a_record_that_does_not_fit_by_index() {
 #[rstest]
 fn a_poisoned_journal_reports_the_first_failure_kind() {
     let records = prepares(2);
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    let disk = SimFs::new();
+    let (journal, _) = open(&disk).unwrap();
     journal.append(&records[..1]).unwrap();
-    disk.remove(&segment_file(0)).unwrap(); // the segment vanishes under the journal
+    // The disk fails every later call with EIO, whose kind is neither NotFound nor Other
+    // (an injected fault's), so that the kind reported must be the failure's own.
+    disk.crash_after(disk.calls());
+    let eio = std::io::Error::from_raw_os_error(5).kind();
+    assert_ne!(eio, std::io::ErrorKind::Other);
     let first = journal.append(&records[1..]).unwrap_err();
+    assert!(disk.crashed());
     let later = journal.submit(&records[1..]).unwrap_err();
     for err in [first, later] {
         match err {
-            Error::Io { source, .. } => {
-                assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "{source}")
-            }
+            Error::Io { source, .. } => assert_eq!(source.kind(), eio, "{source}"),
             other => panic!("{other:?}"),
         }
     }
@@ -320,92 +351,101 @@ fn a_poisoned_journal_reports_the_first_failure_kind() {
 // The journal's Debug output names its directory.
 #[rstest]
 fn debug_output_names_the_directory() {
-    let (journal, _) = LogJournal::open(SimBackend::new()).unwrap();
-    assert_eq!(format!("{journal:?}"), r#"LogJournal { dir: "sim:", .. }"#);
+    let (journal, _) = open(&SimFs::new()).unwrap();
+    assert_eq!(format!("{journal:?}"), r#"LogJournal { dir: "/j", .. }"#);
 }
 
-// The file backend reports the directory it was opened on and paths inside it.
+// A store on the host reports the directory it was opened on and paths inside it.
 #[rstest]
-fn file_backend_reports_its_directory() {
+fn file_store_reports_its_directory() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let backend = FsBackend::open(dir.path()).unwrap();
-    assert_eq!(backend.dir(), dir.path());
+    let store = Store::open_dir(dir.path()).unwrap();
+    assert_eq!(store.dir(), dir.path());
     assert_eq!(
-        backend.path("log-x"),
+        store.path("log-x"),
         dir.path().join("log-x").display().to_string()
     );
 }
 
-// The file backend's cache of open files follows renames and removals.
+// A host file handle names its file, not its path: it follows a rename that replaces
+// another file, and the name goes with a removal. (The store's cache of open handles,
+// which follows renames and removals by name, is crate-private now; a missed rename there
+// shows as an extra `open_file` call in tests/journal_group.rs.)
 #[rstest]
-fn file_backend_follows_renames_and_removals() {
+fn file_handles_follow_renames_and_removals() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let backend = FsBackend::open(dir.path()).unwrap();
-    backend.create("a").unwrap();
-    backend.write("a", 0, b"first").unwrap();
-    backend.create("b").unwrap();
-    backend.write("b", 0, b"second").unwrap();
-    backend.rename("a", "b").unwrap();
-    backend.write("b", 5, b"!").unwrap();
-    assert_eq!(backend.read("b").unwrap(), b"first!");
-    assert_eq!(std::fs::read(dir.path().join("b")).unwrap(), b"first!");
-    backend.set_len("b", 2).unwrap();
-    backend.sync_data("b").unwrap();
-    assert_eq!(backend.read("b").unwrap(), b"fi");
-    backend.remove("b").unwrap();
-    assert!(backend.read("b").is_err());
-    assert!(backend.write("b", 0, b"x").is_err(), "no stale handle");
-    let mut names = backend.list().unwrap();
-    names.sort();
-    assert_eq!(names, ["LOCK"]);
-    backend.sync_dir().unwrap();
+    let _store = Store::open_dir(dir.path()).unwrap(); // holds the lock
+    let fs = RealFs;
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let first = fs.create_file(&a).unwrap();
+    first.write_at(0, b"first").unwrap();
+    let second = fs.create_file(&b).unwrap();
+    second.write_at(0, b"second").unwrap();
+    fs.rename(&a, &b).unwrap();
+    first.write_at(5, b"!").unwrap();
+    assert_eq!(fs.read_file(&b).unwrap(), b"first!");
+    assert_eq!(std::fs::read(&b).unwrap(), b"first!");
+    first.set_len(2).unwrap();
+    first.sync_data().unwrap();
+    assert_eq!(fs.read_file(&b).unwrap(), b"fi");
+    fs.remove_file(&b).unwrap();
+    assert!(fs.read_file(&b).is_err());
+    assert_eq!(
+        fs.open_file(&b).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound,
+        "no file to open"
+    );
+    assert_eq!(fs.read_dir(dir.path()).unwrap(), ["LOCK"]);
+    fs.sync_dir(dir.path()).unwrap();
 }
 
 // Files planted on the simulated disk are independent, and each survives a power loss.
 #[rstest]
 fn planted_files_are_independent_and_durable() {
-    let disk = SimBackend::new();
-    disk.set_contents("a", b"one");
-    disk.set_contents("b", b"two");
-    disk.create("c").unwrap();
-    disk.write("c", 0, b"three").unwrap();
-    disk.sync_data("c").unwrap();
-    disk.sync_dir().unwrap();
-    let after = disk.crash(Crash::PowerLoss);
+    let disk = SimFs::new();
+    disk.plant(&at("a"), b"one");
+    disk.plant(&at("b"), b"two");
+    let c = disk.create_file(&at("c")).unwrap();
+    c.write_at(0, b"three").unwrap();
+    c.sync_data().unwrap();
+    disk.sync_dir(Path::new(DIR)).unwrap();
+    let after = disk.crash();
     for (name, bytes) in [("a", &b"one"[..]), ("b", b"two"), ("c", b"three")] {
-        assert_eq!(after.read(name).unwrap(), bytes, "{name}");
+        assert_eq!(after.read_file(&at(name)).unwrap(), bytes, "{name}");
     }
 }
 
-// Each injected fault fires once, at its op, and counting starts afresh after a crash.
+// Each injected fault fires once, at its call, and counting starts afresh after a crash.
 #[rstest]
 fn an_injected_fault_fires_once_at_its_op() {
-    let disk = SimBackend::new();
-    disk.create("f").unwrap(); // op 0
-    disk.inject(2, Fault::Fail);
-    disk.write("f", 0, b"ab").unwrap(); // op 1
-    assert!(disk.write("f", 2, b"cd").is_err()); // op 2
-    disk.write("f", 2, b"ef").unwrap(); // op 3
-    assert_eq!(disk.ops(), 4);
-    assert_eq!(disk.read("f").unwrap(), b"abef");
-    let after = disk.crash(Crash::Process);
-    assert_eq!(after.ops(), 0);
-    assert_eq!(after.read("f").unwrap(), b"abef");
+    let disk = SimFs::new();
+    let f = disk.create_file(Path::new("/f")).unwrap(); // call 1
+    disk.inject(3, Fault::Fail);
+    f.write_at(0, b"ab").unwrap(); // call 2
+    let err = f.write_at(2, b"cd").unwrap_err(); // call 3
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    f.write_at(2, b"ef").unwrap(); // call 4
+    assert_eq!(disk.calls(), 4);
+    assert_eq!(disk.read_file(Path::new("/f")).unwrap(), b"abef");
+    let after = disk.restart();
+    assert_eq!(after.calls(), 0);
+    assert_eq!(after.read_file(Path::new("/f")).unwrap(), b"abef");
 }
 
 // A torn write keeps a prefix; a garbled one keeps a prefix and changes the rest.
 #[rstest]
 fn torn_and_garbled_writes_land_as_documented() {
-    let disk = SimBackend::new();
-    disk.create("t").unwrap();
-    disk.create("g").unwrap();
+    let disk = SimFs::new();
+    let t = disk.create_file(Path::new("/t")).unwrap(); // call 1
+    let g = disk.create_file(Path::new("/g")).unwrap(); // call 2
     let data = [0u8; 64];
-    disk.inject(2, Fault::Tear { keep: 5 });
-    assert!(disk.write("t", 0, &data).is_err());
-    assert_eq!(disk.read("t").unwrap(), [0u8; 5]);
-    disk.inject(3, Fault::Garble { keep: 9 });
-    assert!(disk.write("g", 0, &data).is_err());
-    let landed = disk.read("g").unwrap();
+    disk.inject(3, Fault::Tear { keep: 5 });
+    assert!(t.write_at(0, &data).is_err()); // call 3
+    assert_eq!(disk.read_file(Path::new("/t")).unwrap(), [0u8; 5]); // call 4
+    disk.inject(5, Fault::Garble { keep: 9 });
+    assert!(g.write_at(0, &data).is_err()); // call 5
+    assert_eq!(disk.calls(), 5);
+    let landed = disk.read_file(Path::new("/g")).unwrap();
     assert_eq!(landed.len(), 64);
     assert_eq!(landed[..9], data[..9]);
     assert_ne!(landed[9..], data[9..], "the rest must be garbage");
@@ -418,9 +458,9 @@ const RELATIVE_CHILD: &str = "OVERLAYSNAP_RELATIVE_JOURNAL_CHILD";
 fn a_relative_journal_directory_is_created_and_locked() {
     if std::env::var_os(RELATIVE_CHILD).is_some() {
         // In the child, whose working directory is a fresh temporary directory.
-        let backend = FsBackend::open("journal").unwrap();
+        let store = Store::open_dir("journal").unwrap();
         assert!(std::path::Path::new("journal/LOCK").exists());
-        assert_eq!(backend.dir(), std::path::Path::new("journal"));
+        assert_eq!(store.dir(), std::path::Path::new("journal"));
         return;
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -443,15 +483,23 @@ fn a_relative_journal_directory_is_created_and_locked() {
     assert!(dir.path().join("journal/LOCK").exists());
 }
 
-// Syncing a file that does not exist fails instead of pretending it is durable.
+// A file that does not exist cannot be opened to be synced, instead of pretending it is
+// durable (the store opens a file it did not create before writing or syncing it).
 #[rstest]
-fn file_backend_sync_of_a_missing_file_fails() {
+fn file_sync_of_a_missing_file_fails() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let backend = FsBackend::open(dir.path()).unwrap();
-    let err = backend.sync_data("missing").unwrap_err();
+    let fs = RealFs;
+    let err = fs.open_file(&dir.path().join("missing")).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
-    backend.create("present").unwrap();
-    backend.sync_data("present").unwrap();
+    assert!(
+        !dir.path().join("missing").exists(),
+        "opening creates nothing"
+    );
+    fs.create_file(&dir.path().join("present")).unwrap();
+    fs.open_file(&dir.path().join("present"))
+        .unwrap()
+        .sync_data()
+        .unwrap();
 }
 
 // A torn tail of plausible frame headers (small lengths, wrong checksums) is still torn:
@@ -539,27 +587,37 @@ fn failed_removals_of_superseded_files_are_warned_not_returned() {
     let warnings = Warnings::default();
     tracing::subscriber::with_default(warnings.clone(), || {
         let records = prepares(2);
-        let disk = SimBackend::new();
-        let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+        let disk = SimFs::new();
+        let (journal, _) = open(&disk).unwrap();
         journal.append(&records[..1]).unwrap();
         // checkpoint-0 never existed: its removal finds nothing, silently
-        journal.checkpoint(&state_after(&records[..1])).unwrap();
+        journal
+            .checkpoint(&state_after(&records[..1]).checkpoint())
+            .unwrap();
         assert_eq!(warnings.taken(), Vec::<String>::new());
         drop(journal);
 
         let stale = format!("{}.tmp", checkpoint_file(9));
-        disk.set_contents(&stale, b"half");
-        disk.inject(disk.ops(), Fault::Fail); // the first op of open: removing `stale`
-        let (journal, recovery) = LogJournal::open(disk.clone()).unwrap();
+        disk.plant(&at(&stale), b"half");
+        // The first mutating call of open, after it opened the store (symlink_metadata,
+        // sync_dir of the parent, lock) and read the directory, checkpoint 1 and segment 1.
+        disk.record_trace();
+        disk.inject(disk.calls() + 7, Fault::Fail);
+        let (journal, recovery) = open(&disk).unwrap();
+        let trace = disk.trace();
+        assert!(
+            trace[6].ends_with(&format!(" remove_file {}", at(&stale).display())),
+            "{trace:?}"
+        );
         assert_eq!(recovery.state, state_after(&records[..1]));
         let warned = warnings.taken();
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(
             warned[0].contains("cannot remove superseded journal file")
-                && warned[0].contains(&format!("sim:{stale}")),
+                && warned[0].contains(&at(&stale).display().to_string()),
             "{warned:?}"
         );
-        assert!(disk.list().unwrap().contains(&stale));
+        assert!(names(&disk).contains(&stale));
         journal.append(&records[1..]).unwrap();
     });
 }
@@ -569,11 +627,11 @@ fn failed_removals_of_superseded_files_are_warned_not_returned() {
 #[rstest]
 fn a_torn_tail_in_an_older_segment_is_corrupt() {
     let records = prepares(2);
-    let source = SimBackend::new();
-    let (journal, _) = LogJournal::open(source.clone()).unwrap();
+    let source = SimFs::new();
+    let (journal, _) = open(&source).unwrap();
     journal.append(&records).unwrap();
     drop(journal);
-    let mut old = source.read(&segment_file(0)).unwrap();
+    let mut old = source.read_file(&at(&segment_file(0))).unwrap();
     let last = Frames::new(&old, frame::HEADER_LEN, frame::MAX_RECORD_FRAME)
         .last()
         .map(|item| match item {
@@ -583,20 +641,24 @@ fn a_torn_tail_in_an_older_segment_is_corrupt() {
         .unwrap();
     old.pop();
 
-    let disk = SimBackend::new();
-    disk.set_contents(&segment_file(0), &old);
-    disk.set_contents(&segment_file(1), &frame::header(frame::LOG_MAGIC));
-    match LogJournal::open(disk.clone()) {
+    let disk = SimFs::new();
+    disk.plant(&at(&segment_file(0)), &old);
+    disk.plant(&at(&segment_file(1)), &frame::header(frame::LOG_MAGIC));
+    match open(&disk) {
         Err(Error::Corrupt {
             path,
             offset,
             reason,
         }) => {
-            assert_eq!(path, format!("sim:{}", segment_file(0)));
+            assert_eq!(path, at(&segment_file(0)).display().to_string());
             assert_eq!(offset, last);
             assert!(reason.ends_with(", in an older segment"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(disk.read(&segment_file(0)).unwrap(), old, "left as it was");
+    assert_eq!(
+        disk.read_file(&at(&segment_file(0))).unwrap(),
+        old,
+        "left as it was"
+    );
 }

@@ -6,17 +6,27 @@ mod support;
 
 use journal_support::{cases, prepares, steps, Step};
 use overlaysnap::core::State;
+use overlaysnap::fs::{FileSystem, SimFs};
 use overlaysnap::journal::{
-    checkpoint_file, segment_file, Backend, FsBackend, Journal, LogJournal, MemoryJournal,
-    SimBackend,
+    checkpoint_file, segment_file, Journal, LogJournal, MemoryJournal, Store,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use std::path::Path;
+use std::sync::Arc;
 
-/// Runs `steps` on the log journal stored in what `backend()` opens, checking after every
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
+
+/// The journal's directory on `disk` (sharing it).
+fn store(disk: &SimFs) -> Store {
+    Store::open(Arc::new(disk.clone()), DIR).unwrap()
+}
+
+/// Runs `steps` on the log journal stored in what `store()` opens, checking after every
 /// reopen and at the end that the recovered state is the live one.
-fn check_log<B: Backend>(backend: impl Fn() -> B, steps: &[Step]) -> Result<(), TestCaseError> {
-    let (mut journal, recovery) = LogJournal::open(backend()).unwrap();
+fn check_log(store: impl Fn() -> Store, steps: &[Step]) -> Result<(), TestCaseError> {
+    let (mut journal, recovery) = LogJournal::open(store()).unwrap();
     prop_assert_eq!(recovery.state, State::new());
     let mut live = State::new();
     for step in steps {
@@ -27,10 +37,10 @@ fn check_log<B: Backend>(backend: impl Fn() -> B, steps: &[Step]) -> Result<(), 
                     live.apply(&record);
                 }
             }
-            Step::Checkpoint => journal.checkpoint(&live).unwrap(),
+            Step::Checkpoint => journal.checkpoint(&live.checkpoint()).unwrap(),
             Step::Reopen => {
                 drop(journal);
-                let (reopened, recovery) = LogJournal::open(backend()).unwrap();
+                let (reopened, recovery) = LogJournal::open(store()).unwrap();
                 journal = reopened;
                 prop_assert_eq!(&recovery.state, &live);
                 prop_assert_eq!(recovery.torn_tail, None);
@@ -39,7 +49,7 @@ fn check_log<B: Backend>(backend: impl Fn() -> B, steps: &[Step]) -> Result<(), 
     }
     prop_assert_eq!(&journal.recover().unwrap().state, &live);
     drop(journal);
-    prop_assert_eq!(&LogJournal::open(backend()).unwrap().1.state, &live);
+    prop_assert_eq!(&LogJournal::open(store()).unwrap().1.state, &live);
     Ok(())
 }
 
@@ -58,7 +68,7 @@ proptest! {
                         live.apply(&record);
                     }
                 }
-                Step::Checkpoint => journal.checkpoint(&live).unwrap(),
+                Step::Checkpoint => journal.checkpoint(&live.checkpoint()).unwrap(),
                 Step::Reopen => prop_assert_eq!(&journal.recover().unwrap().state, &live),
             }
         }
@@ -67,8 +77,8 @@ proptest! {
 
     #[test]
     fn log_journal_on_a_simulated_disk_recovers_the_live_state(steps in steps(40)) {
-        let disk = SimBackend::new();
-        check_log(|| disk.clone(), &steps)?;
+        let disk = SimFs::new();
+        check_log(|| store(&disk), &steps)?;
     }
 }
 
@@ -79,24 +89,29 @@ proptest! {
     #[test]
     fn log_journal_on_real_files_recovers_the_live_state(steps in steps(24)) {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        check_log(|| FsBackend::open(dir.path()).unwrap(), &steps)?;
+        check_log(|| Store::open_dir(dir.path()).unwrap(), &steps)?;
     }
 }
 
 #[test]
 fn a_checkpoint_bounds_replay_and_supersedes_the_old_files() {
-    let disk = SimBackend::new();
-    let (journal, _) = LogJournal::open(disk.clone()).unwrap();
+    let disk = SimFs::new();
+    let (journal, _) = LogJournal::open(store(&disk)).unwrap();
     let records = prepares(10);
     let mut live = State::new();
     for (i, record) in records.iter().enumerate() {
         journal.append(std::slice::from_ref(record)).unwrap();
         live.apply(record);
         if i == 3 || i == 7 {
-            journal.checkpoint(&live).unwrap();
+            journal.checkpoint(&live.checkpoint()).unwrap();
         }
     }
-    let mut names = disk.list().unwrap();
+    let mut names: Vec<String> = disk
+        .read_dir(Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .map(|n| n.into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, [checkpoint_file(2), segment_file(2)]);
     let recovery = journal.recover().unwrap();
@@ -104,12 +119,17 @@ fn a_checkpoint_bounds_replay_and_supersedes_the_old_files() {
     assert_eq!(recovery.records_replayed, 2);
     assert_eq!(
         recovery.checkpoint,
-        Some(format!("sim:{}", checkpoint_file(2)))
+        Some(
+            Path::new(DIR)
+                .join(checkpoint_file(2))
+                .display()
+                .to_string()
+        )
     );
     // a checkpoint with nothing after it replays nothing
-    journal.checkpoint(&live).unwrap();
+    journal.checkpoint(&live.checkpoint()).unwrap();
     drop(journal);
-    let (_, recovery) = LogJournal::open(disk).unwrap();
+    let (_, recovery) = LogJournal::open(store(&disk)).unwrap();
     assert_eq!((recovery.state, recovery.records_replayed), (live, 0));
 }
 
@@ -117,8 +137,7 @@ fn a_checkpoint_bounds_replay_and_supersedes_the_old_files() {
 fn a_multi_record_submit_is_kept_in_order() {
     let records = prepares(5);
     let memory = MemoryJournal::new();
-    let disk = SimBackend::new();
-    let (log, _) = LogJournal::open(disk).unwrap();
+    let (log, _) = LogJournal::open(store(&SimFs::new())).unwrap();
     for journal in [&memory as &dyn Journal, &log] {
         journal.append(&records).unwrap();
         assert_eq!(

@@ -5,8 +5,8 @@ mod layout_support;
 
 use layout_support::{layer, layout, root_or_skip, Mounted};
 use overlaysnap::core::Kind;
-use overlaysnap::layout::{Entry, Layout};
 use overlaysnap::fs::Mount;
+use overlaysnap::layout::{Entry, Layout};
 use overlaysnap::ErrorKind;
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
@@ -14,7 +14,6 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 
 /// A Cleanup of `layout` keeping the snapshots `live`: the garbage found, then removed.
 fn cleanup(

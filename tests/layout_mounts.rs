@@ -5,8 +5,8 @@ mod layout_support;
 
 use layout_support::{layout_with, plan};
 use overlaysnap::core::Kind;
-use overlaysnap::layout::{overlay_options, Layout};
 use overlaysnap::fs::{Mount, OverlayFeatures};
+use overlaysnap::layout::{overlay_options, Layout};
 use overlaysnap::ErrorKind;
 use rstest::rstest;
 use std::fs;

@@ -4,8 +4,11 @@
 mod layout_support;
 
 use layout_support::root_or_skip;
+use overlaysnap::fs::{
+    needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index,
+    uid_map_in_user_ns, unmount_all, OverlayFeatures, Unmount,
+};
 use overlaysnap::layout::Layout;
-use overlaysnap::fs::{needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index, uid_map_in_user_ns, unmount_all, OverlayFeatures, Unmount};
 use overlaysnap::ErrorKind;
 use rstest::rstest;
 use std::fs;

@@ -6,8 +6,8 @@ mod layout_support;
 
 use layout_support::{layer, layout, root_or_skip, Mounted};
 use overlaysnap::core::Usage;
-use overlaysnap::layout::disk_usage;
 use overlaysnap::fs::Mount;
+use overlaysnap::layout::disk_usage;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::Path;

@@ -41,11 +41,11 @@
 use overlaysnap::core::{Info, Kind, Labels};
 use overlaysnap::fs::Mount;
 use overlaysnap::{Backend, Error, ErrorKind, LogBackend, MemoryBackend, Options, Snapshotter};
-use std::sync::Arc;
 use overlaysnap_model::{ErrKind, Kind as MKind, Model};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -639,7 +639,12 @@ fn budget(default: u64) -> Duration {
 /// first is printed.
 #[test]
 fn histories_on_the_memory_journal_are_linearizable() {
-    let tally = check_histories(Arc::new(MemoryBackend), histories(), budget(8), Spec::Strict);
+    let tally = check_histories(
+        Arc::new(MemoryBackend),
+        histories(),
+        budget(8),
+        Spec::Strict,
+    );
     assert!(
         tally.histories >= 20,
         "only {} histories in the time budget",

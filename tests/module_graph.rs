@@ -120,10 +120,22 @@ fn uses(path: &Path) -> BTreeSet<Vec<String>> {
 #[test]
 fn the_layers_name_only_what_lies_below_them() {
     let forbidden: [(&str, &[&str]); 4] = [
-        ("journal", &["layout", "snapshotter", "service", "snapshots"]),
-        ("layout", &["journal", "snapshotter", "service", "snapshots"]),
-        ("fs", &["journal", "layout", "snapshotter", "service", "snapshots"]),
-        ("core", &["fs", "journal", "layout", "snapshotter", "service"]),
+        (
+            "journal",
+            &["layout", "snapshotter", "service", "snapshots"],
+        ),
+        (
+            "layout",
+            &["journal", "snapshotter", "service", "snapshots"],
+        ),
+        (
+            "fs",
+            &["journal", "layout", "snapshotter", "service", "snapshots"],
+        ),
+        (
+            "core",
+            &["fs", "journal", "layout", "snapshotter", "service"],
+        ),
     ];
     let mut wrong = Vec::new();
     for path in sources(&src()) {
@@ -135,7 +147,11 @@ fn the_layers_name_only_what_lies_below_them() {
             }
             for used in uses(&path) {
                 if above.contains(&used[0].as_str()) {
-                    wrong.push(format!("{} names crate::{}", path.display(), used.join("::")));
+                    wrong.push(format!(
+                        "{} names crate::{}",
+                        path.display(),
+                        used.join("::")
+                    ));
                 }
             }
         }
@@ -146,8 +162,7 @@ fn the_layers_name_only_what_lies_below_them() {
 #[test]
 fn no_folder_holds_a_circle() {
     // Edges between sibling modules: the folder, then module -> modules it names.
-    let mut folders: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> =
-        BTreeMap::new();
+    let mut folders: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     let paths = sources(&src());
     let modules: BTreeSet<Vec<String>> = paths.iter().map(|p| module_of(p)).collect();
     for path in &paths {
@@ -215,7 +230,10 @@ fn no_source_file_exceeds_400_lines() {
 fn the_graph_sees_the_crate() {
     let log = src().join("journal/log.rs");
     let used = uses(&log);
-    assert!(used.contains(&vec!["journal".to_owned(), "group".to_owned()]), "{used:?}");
+    assert!(
+        used.contains(&vec!["journal".to_owned(), "group".to_owned()]),
+        "{used:?}"
+    );
     assert!(used.contains(&vec!["core".to_owned()]), "{used:?}");
     assert!(sources(&src()).len() > 40);
     let grouped = names_after("use super::{a::X, b, c::{d, e}};", "super::");

@@ -45,8 +45,8 @@ fn shuttle_scenarios_need_the_shuttle_cfg() {
 
 #[cfg(shuttle)]
 mod scenarios {
-    use overlaysnap::core::{Command, Filter, Info, Kind, Labels, State, Timestamp};
     use overlaysnap::core::Checkpoint;
+    use overlaysnap::core::{Command, Filter, Info, Kind, Labels, State, Timestamp};
     use overlaysnap::fs::SimFs;
     use overlaysnap::journal::{
         Journal, LogJournal, MemoryJournal, ReadBack, Replay, Store, Ticket,

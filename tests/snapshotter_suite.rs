@@ -16,10 +16,10 @@ use overlaysnap::{ErrorKind, MemoryBackend, Options, Snapshotter};
 use rstest::rstest;
 use snapshotter_support::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now() -> Timestamp {

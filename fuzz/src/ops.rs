@@ -2,9 +2,10 @@
 //! run on the core over the fault-injecting journal and on the reference model side by
 //! side (redb's `fuzz_redb` pattern).
 //!
-//! The journal is the real [`LogJournal`] over a [`SimBackend`]. [`Step::Arm`] sets a
-//! countdown: the storage op that many ops later fails (as a failed, torn or garbled
-//! write; any other op just fails). The first journal call that returns an error is the
+//! The journal is the real [`LogJournal`] in directory `/j` of a [`SimFs`]. [`Step::Arm`]
+//! sets a countdown: the file-system call that many calls later (reads included) fails (as
+//! a failed, torn or garbled write; any other call just fails). The first journal call
+//! that returns an error is the
 //! process's death: the disk then crashes as the armed [`CrashKind`] says (a process
 //! crash keeps what was written, a power loss keeps only what was synced) and the journal
 //! is reopened. A fault that fires inside that reopening kills it too.
@@ -13,7 +14,7 @@
 //! - a command gets the same outcome (record or error kind) from the core and the model,
 //!   and a refused command leaves the core unchanged;
 //! - after every accepted command the core holds exactly the model's snapshots and keeps
-//!   every invariant of DESIGN.md;
+//!   every state invariant of docs/design.md#state-invariants;
 //! - after a failed append the journal is poisoned: it refuses the next append without
 //!   touching the disk;
 //! - every recovery yields the state before or after the one command that was in flight,
@@ -24,9 +25,14 @@
 use super::snaps::{as_model, check_invariants, same};
 use arbitrary::{Arbitrary, Unstructured};
 use overlaysnap::core::{Command, Labels, State, Timestamp, Usage};
-use overlaysnap::journal::{Crash, Fault, FaultyJournal, Journal, LogJournal, SimBackend};
+use overlaysnap::fs::{Fault, SimFs};
+use overlaysnap::journal::{Journal, LogJournal, Recovery, Store};
 use overlaysnap::ErrorKind;
 use overlaysnap_model as model;
+use std::sync::Arc;
+
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
 
 /// The most steps of one scenario that are run; the rest are ignored.
 pub const MAX_STEPS: usize = 200;
@@ -90,12 +96,12 @@ pub enum Step {
     Restart,
     /// Crash now, with nothing in flight, and reopen.
     Crash(CrashKind),
-    /// Make the storage op `countdown` ops from now fail with `fault`; the process that
-    /// sees the error dies in a crash of kind `crash`.
+    /// Make the file-system call `countdown` calls from now fail with `fault`; the process
+    /// that sees the error dies in a crash of kind `crash`.
     Arm {
-        /// How many storage ops succeed before the failing one.
+        /// How many file-system calls succeed before the failing one.
         countdown: u8,
-        /// How the op fails.
+        /// How the call fails.
         fault: FaultKind,
         /// What survives the death it causes.
         crash: CrashKind,
@@ -191,10 +197,10 @@ pub enum FieldPath {
     Parent,
 }
 
-/// How an armed storage op fails.
+/// How an armed file-system call fails.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
-    /// The op has no effect.
+    /// The call has no effect.
     Fail,
     /// A write lands only its first bytes.
     Tear(u8),
@@ -212,10 +218,11 @@ pub enum CrashKind {
 }
 
 impl CrashKind {
-    fn crash(self) -> Crash {
+    /// The disk the next process finds after a crash of this kind.
+    fn after(self, disk: &SimFs) -> SimFs {
         match self {
-            CrashKind::Process => Crash::Process,
-            CrashKind::PowerLoss => Crash::PowerLoss,
+            CrashKind::Process => disk.restart(),
+            CrashKind::PowerLoss => disk.crash(),
         }
     }
 }
@@ -344,9 +351,9 @@ pub fn run(scenario: &Scenario) {
 
 /// The process under test: the journal, the live state, and the model beside it.
 struct World {
-    disk: SimBackend,
+    disk: SimFs,
     /// `None` only between a death and the reopening.
-    journal: Option<FaultyJournal>,
+    journal: Option<LogJournal>,
     state: State,
     model: model::Model,
     /// Seconds since the scenario started, one per command.
@@ -365,7 +372,7 @@ struct Candidate {
 impl World {
     fn new() -> World {
         let mut world = World {
-            disk: SimBackend::new(),
+            disk: SimFs::new(),
             journal: None,
             state: State::new(),
             model: model::Model::new(),
@@ -384,7 +391,7 @@ impl World {
         }
     }
 
-    fn journal(&self) -> &FaultyJournal {
+    fn journal(&self) -> &LogJournal {
         self.journal.as_ref().expect("the journal is open")
     }
 
@@ -392,7 +399,7 @@ impl World {
         let at = format!("step {i} ({step:?})");
         match step {
             Step::Checkpoint => {
-                if let Err(e) = self.journal().checkpoint(&self.state) {
+                if let Err(e) = self.journal().checkpoint(&self.state.checkpoint()) {
                     assert_eq!(e.kind(), ErrorKind::Io, "{at}: checkpoint failed: {e}");
                     let live = self.candidate();
                     self.die(&at, &[live]);
@@ -406,7 +413,7 @@ impl World {
                 crash,
             } => {
                 self.disk
-                    .inject(self.disk.ops() + u64::from(*countdown), fault.fault());
+                    .inject(self.disk.calls() + 1 + u64::from(*countdown), fault.fault());
                 self.crash = *crash;
             }
             command => {
@@ -426,14 +433,14 @@ impl World {
             (Ok(record), Ok(snap)) => {
                 if let Err(e) = self.journal().append(std::slice::from_ref(&record)) {
                     assert_eq!(e.kind(), ErrorKind::Io, "{at}: append failed: {e}");
-                    let ops = self.disk.ops();
+                    let calls = self.disk.calls();
                     assert!(
                         self.journal()
                             .append(std::slice::from_ref(&record))
                             .is_err(),
                         "{at}: the journal is not poisoned after a failed append ({e})"
                     );
-                    assert_eq!(self.disk.ops(), ops, "{at}: a poisoned journal did I/O");
+                    assert_eq!(self.disk.calls(), calls, "{at}: a poisoned journal did I/O");
                     let mut after = before.clone();
                     after.state.apply(&record);
                     after.model = self.model.clone();
@@ -476,7 +483,7 @@ impl World {
     /// Crashes now as `how`, with nothing in flight: everything acknowledged is there.
     fn crash_and_reopen(&mut self, at: &str, how: CrashKind) {
         self.journal = None;
-        self.disk = self.disk.crash(how.crash());
+        self.disk = how.after(&self.disk);
         let live = self.candidate();
         self.reopen(&format!("{at}: {how:?} crash"), &[live]);
     }
@@ -485,7 +492,7 @@ impl World {
     /// `candidates`.
     fn die(&mut self, at: &str, candidates: &[Candidate]) {
         self.journal = None;
-        self.disk = self.disk.crash(self.crash.crash());
+        self.disk = self.crash.after(&self.disk);
         let at = format!("{at}: died, {:?} crash", self.crash);
         self.reopen(&at, candidates);
     }
@@ -495,7 +502,7 @@ impl World {
     fn reopen(&mut self, at: &str, candidates: &[Candidate]) {
         let mut tries = 0;
         let recovery = loop {
-            match LogJournal::open(self.disk.clone()) {
+            match open(&self.disk) {
                 Ok((journal, recovery)) => {
                     self.journal = Some(journal);
                     break recovery;
@@ -506,7 +513,7 @@ impl World {
                     // so the next open meets none.
                     tries += 1;
                     assert!(tries < 2, "{at}: open failed on a disk without faults: {e}");
-                    self.disk = self.disk.crash(self.crash.crash());
+                    self.disk = self.crash.after(&self.disk);
                 }
             }
         };
@@ -527,6 +534,11 @@ impl World {
         self.state = state;
         self.model = found.model.clone();
     }
+}
+
+/// Opens the journal in [`DIR`] of `disk` (sharing it).
+fn open(disk: &SimFs) -> overlaysnap::Result<(LogJournal, Recovery)> {
+    LogJournal::open(Store::open(Arc::new(disk.clone()), DIR)?)
 }
 
 /// Runs one command on the model; `Some(snap)` is what the core must now hold.

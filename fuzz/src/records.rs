@@ -6,7 +6,7 @@
 //!    [`Record`] reads it (the codec decodes records with its own `BorrowDecode`);
 //! 2. as a whole file, through the frame reader (with both frame caps): frames that lie
 //!    inside the file, in order, ending in at most one torn-tail or corrupt item;
-//! 3. written into a [`SimBackend`] as `log-0`, as `checkpoint-0`, and split at every
+//! 3. written into a [`SimFs`] (directory `/j`) as `log-0`, as `checkpoint-0`, and split at every
 //!    file magic into a directory of several files (`OSNAPCKP…` pieces become checkpoints,
 //!    `OSNAPLOG…` pieces the next log segments), then opened with [`LogJournal::open`];
 //!    each of those once as given and once with every frame's checksum fixed up (so that
@@ -22,15 +22,31 @@
 use super::alloc_guard;
 use super::snaps::check_invariants;
 use overlaysnap::core::{Checkpoint, Command, Record, State, Timestamp};
+use overlaysnap::fs::SimFs;
 use overlaysnap::journal::frame::{
     self, Frames, Item, CHECKPOINT_MAGIC, FRAME_HEADER_LEN, HEADER_LEN, LOG_MAGIC,
     MAX_CHECKPOINT_FRAME, MAX_RECORD_FRAME,
 };
 use overlaysnap::journal::{
-    checkpoint_file, codec, segment_file, Backend, Crash, Journal, LogJournal, SimBackend,
+    checkpoint_file, codec, segment_file, Journal, LogJournal, Recovery, Store,
 };
 use overlaysnap::{Error, ErrorKind};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The journal's directory on the simulated disk.
+const DIR: &str = "/j";
+
+/// The path of the journal's file `name`.
+fn at(name: &str) -> PathBuf {
+    Path::new(DIR).join(name)
+}
+
+/// Opens the journal in [`DIR`] of `disk` (sharing it).
+fn open_journal(disk: &SimFs) -> overlaysnap::Result<(LogJournal, Recovery)> {
+    LogJournal::open(Store::open(Arc::new(disk.clone()), DIR)?)
+}
 
 /// The body of the `records` target.
 pub fn records(data: &[u8]) {
@@ -209,11 +225,12 @@ fn fix_checksums(file: &[u8]) -> Vec<u8> {
 
 /// Opens the journal in `files` and checks what it yields; see the module documentation.
 fn open(what: &str, files: &[(String, Vec<u8>)]) {
-    let disk = SimBackend::new();
+    let disk = SimFs::new();
     for (name, bytes) in files {
-        disk.set_contents(name, bytes);
+        disk.plant(&at(name), bytes);
     }
-    let (journal, recovery) = match LogJournal::open(disk.clone()) {
+    disk.record_trace();
+    let (journal, recovery) = match open_journal(&disk) {
         Ok(opened) => opened,
         Err(e) => return check_refusal(what, files, &disk, &e),
     };
@@ -225,7 +242,11 @@ fn open(what: &str, files: &[(String, Vec<u8>)]) {
             .filter(|(n, _)| n.starts_with("log-"))
             .max_by(|a, b| a.0.cmp(&b.0))
             .expect("a torn tail is in a segment");
-        assert_eq!(torn.path, disk.path(&newest.0), "{what}: torn tail's file");
+        assert_eq!(
+            torn.path,
+            at(&newest.0).display().to_string(),
+            "{what}: torn tail's file"
+        );
         assert!(torn.offset >= HEADER_LEN as u64, "{what}: {torn:?}");
         assert_eq!(
             torn.offset + torn.bytes_dropped,
@@ -235,9 +256,9 @@ fn open(what: &str, files: &[(String, Vec<u8>)]) {
     }
 
     // What open recovered is durable and reopens to itself, with nothing left to truncate.
-    let after_power_loss = disk.crash(Crash::PowerLoss);
+    let after_power_loss = disk.crash();
     for (how, disk) in [("reopened", &disk), ("after power loss", &after_power_loss)] {
-        let again = LogJournal::open(disk.clone())
+        let again = open_journal(disk)
             .unwrap_or_else(|e| panic!("{what}: {how}, the opened journal fails: {e}"))
             .1;
         assert_eq!(again.state, state, "{what}: {how}");
@@ -261,29 +282,32 @@ fn open(what: &str, files: &[(String, Vec<u8>)]) {
     append(what, &journal, &record);
     live.apply(&record);
     journal
-        .checkpoint(&live)
+        .checkpoint(&live.checkpoint())
         .unwrap_or_else(|e| panic!("{what}: checkpoint after open fails: {e}"));
     drop(journal);
-    let last = LogJournal::open(disk.crash(Crash::PowerLoss))
+    let last = open_journal(&disk.crash())
         .unwrap_or_else(|e| panic!("{what}: reopening after append and checkpoint: {e}"))
         .1;
     assert_eq!(last.state, live, "{what}: append and checkpoint after open");
 }
 
-fn append(what: &str, journal: &LogJournal<SimBackend>, record: &Record) {
+fn append(what: &str, journal: &LogJournal, record: &Record) {
     journal
         .append(std::slice::from_ref(record))
         .unwrap_or_else(|e| panic!("{what}: append after open fails: {e}"));
 }
 
 /// A refused open is [`ErrorKind::Corrupt`] at an offset inside the file it names, and
-/// changes nothing on disk.
-fn check_refusal(what: &str, files: &[(String, Vec<u8>)], disk: &SimBackend, e: &Error) {
+/// changes nothing on disk: it only read (the trace of `disk` starts before the open),
+/// besides the sync of the directory's parent with which every open of a store starts.
+fn check_refusal(what: &str, files: &[(String, Vec<u8>)], disk: &SimFs, e: &Error) {
     let Error::Corrupt { path, offset, .. } = e else {
         panic!("{what}: open refused with {:?}, not Corrupt: {e}", e.kind());
     };
     assert_eq!(e.kind(), ErrorKind::Corrupt);
-    let named = files.iter().find(|(n, _)| disk.path(n) == *path);
+    let named = files
+        .iter()
+        .find(|(n, _)| at(n).display().to_string() == *path);
     if let Some((_, bytes)) = named {
         assert!(
             *offset <= bytes.len() as u64,
@@ -291,9 +315,13 @@ fn check_refusal(what: &str, files: &[(String, Vec<u8>)], disk: &SimBackend, e: 
             bytes.len()
         );
     }
-    assert_eq!(
-        disk.ops(),
-        0,
-        "{what}: a refused open wrote to the disk: {e}"
-    );
+    for call in disk.trace() {
+        let (_, call) = call.split_once(' ').expect("a numbered call");
+        let (name, _) = call.split_once(' ').expect("a call and its path");
+        assert!(
+            matches!(name, "symlink_metadata" | "lock" | "read_dir" | "read_file")
+                || call == "sync_dir /",
+            "{what}: a refused open wrote to the disk ({call}): {e}"
+        );
+    }
 }

@@ -11,7 +11,7 @@
 //!   tails, a bad frame before a good one, zero and oversized lengths, bad headers, and a
 //!   well-framed record that does not fit the state.
 //! - `filters`: the examples of docs/semantics.md#filters, containerd's `filters` test cases, and
-//! the scanner's corners (escapes, alternative quotes, whitespace, NUL, U+FFFD, ORed lines).
+//!   the scanner's corners (escapes, alternative quotes, whitespace, NUL, U+FFFD, ORed lines).
 //! - `ops`: [`Scenario`]s (command sequences with restarts, crashes and faults), encoded
 //!   into the bytes that `arbitrary` decodes back into them ([`encode_scenario`], checked
 //!   by a round trip).

@@ -29,8 +29,8 @@ mod sim;
 
 pub use lock::{DirLock, LOCK_FILE};
 pub use mount::Mount;
-pub(crate) use mounter::{page_size, MountCall};
 pub use mounter::{mount_all, unmount, unmount_all, Unmount};
+pub(crate) use mounter::{page_size, MountCall};
 pub use probe::{
     needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index,
     uid_map_in_user_ns, OverlayFeatures,

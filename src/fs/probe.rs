@@ -1,8 +1,8 @@
 //! What the host supports: `d_type` on the root's file system, overlayfs' `index` option,
 //! and whether overlay mounts need `userxattr` (containerd's `overlayutils`).
 
-use super::mounter::{mount_all, unmount_all, Unmount};
 use super::mount::Mount;
+use super::mounter::{mount_all, unmount_all, Unmount};
 use crate::error::{Error, Result};
 use nix::dir::Dir;
 use nix::fcntl::OFlag;

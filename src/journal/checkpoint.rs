@@ -3,7 +3,7 @@
 //! `checkpoint-<seq>` (the number in 20 decimal digits) holds the state after every
 //! record of the segments before `log-<seq>`; its format is in [`frame`]:
 //! the header with magic `OSNAPCKP`, one frame whose payload is a
-//! [`Checkpoint`](crate::core::Checkpoint), and nothing after it.
+//! [`Checkpoint`], and nothing after it.
 //!
 //! It is written as `checkpoint-<seq>.tmp` (create, write, `fdatasync`), renamed into
 //! place, and the directory is synced (`store::install`). So the final name never points

@@ -39,8 +39,8 @@
 //!   bad frame on is dropped (truncated on open) and reported;
 //! - **corrupt** if a valid frame starts at some later offset: data that was once followed
 //!   by completed writes went bad, so acknowledged records may be lost, and opening fails
-//!   with [`Error::Corrupt`](crate::Error::Corrupt) at the bad frame's offset, until an
-//!   explicit [`LogJournal::repair`](super::LogJournal::repair).
+//!   with [`Error::Corrupt`](crate::Error::Corrupt) at the bad frame's offset; nothing
+//!   cuts it implicitly.
 //!
 //! So a bad checksum on the final frame with nothing valid after it is torn, whatever its
 //! cause. The rule errs towards corruption: a device that wrote back a later page of an

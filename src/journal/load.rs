@@ -32,9 +32,7 @@ pub(super) struct Found {
 
 /// Reads the journal back into `into` without changing anything.
 pub(super) fn load(store: &Store, into: &mut dyn Replay) -> Result<Found> {
-    let names = store
-        .list()
-        .map_err(|e| store.error("listing", "", e))?;
+    let names = store.list().map_err(|e| store.error("listing", "", e))?;
     let (mut segments, mut checkpoints, mut garbage) =
         (BTreeSet::new(), BTreeSet::new(), Vec::new());
     let ours = |name: &str| parse_segment(name).is_some() || parse_checkpoint(name).is_some();

@@ -33,7 +33,7 @@
 //!
 //! # Opening
 //! [`LogJournal::open`] reads the newest checkpoint and replays the segments after it, each
-//! record checked with [`State::admit`] (decoding on a second thread, see `replay`); a
+//! record checked with [`State::admit`](crate::core::State::admit) (decoding on a second thread, see `replay`); a
 //! torn tail of the newest segment is truncated and reported; everything else that is
 //! wrong is [`Error::Corrupt`]. It then removes superseded and temporary files, creates
 //! the first segment after the checkpoint if it is missing, and syncs the newest segment
@@ -198,4 +198,3 @@ impl Journal for LogJournal {
         )
     }
 }
-

@@ -157,7 +157,7 @@ pub struct Recovery {
 ///
 /// Only records that were never acknowledged can be in a torn tail, except when the last
 /// complete frame of the log rots: that is indistinguishable from a torn write (see
-/// [`frame`] for the rule), and this report is how it shows.
+/// `journal/frame.rs` for the rule), and this report is how it shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     /// The log segment that held it.

@@ -164,11 +164,7 @@ pub(crate) struct InstallError {
 /// Puts `bytes` under `name` all at once and durably: written to `name.tmp`, synced,
 /// renamed to `name`, directory synced. After a crash, `name` is either absent (or as it
 /// was) or holds all of `bytes`; a stale `name.tmp` may be left for the next open to remove.
-pub(crate) fn install(
-    store: &Store,
-    name: &str,
-    bytes: &[u8],
-) -> Result<(), InstallError> {
+pub(crate) fn install(store: &Store, name: &str, bytes: &[u8]) -> Result<(), InstallError> {
     let temp = format!("{name}{TEMP_SUFFIX}");
     let staged = store
         .create(&temp)
@@ -188,4 +184,32 @@ pub(crate) fn install(
             error: store.error("renaming into place", name, e),
             renamed: true,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache of open files follows renames and removals: a renamed file is written
+    /// through its new name, and a removed name is not written through a stale handle.
+    #[test]
+    fn open_files_follow_renames_and_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        store.create("a").unwrap();
+        store.write("a", 0, b"one").unwrap();
+        store.rename("a", "b").unwrap();
+        store.write("b", 3, b"two").unwrap();
+        assert_eq!(store.read("b").unwrap(), b"onetwo");
+        assert_eq!(
+            store.write("a", 0, b"x").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        store.remove("b").unwrap();
+        assert_eq!(
+            store.write("b", 0, b"x").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert!(!dir.path().join("b").exists());
+    }
 }

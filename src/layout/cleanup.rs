@@ -112,5 +112,4 @@ impl Layout {
             None => Ok(removed),
         }
     }
-
 }

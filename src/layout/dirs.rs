@@ -1,13 +1,13 @@
 //! The directories of a root: opening (creating) a root, the paths of a snapshot, listing
 //! `ROOT/snapshots` and removing a snapshot directory.
 
-use crate::fs::{FileKind, FileSystem, RealFs};
-use crate::fs::page_size;
-use super::mounts::overlay_options;
-use crate::fs::OverlayFeatures;
 use super::in_flight::InFlight;
+use super::mounts::overlay_options;
 use super::{Layout, REMOVING_PREFIX};
 use crate::error::{Error, Result};
+use crate::fs::page_size;
+use crate::fs::OverlayFeatures;
+use crate::fs::{FileKind, FileSystem, RealFs};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;

@@ -16,9 +16,9 @@
 //! file system, so a failed write is not silently dropped. The price: a Commit also waits
 //! for the unrelated dirty data on the same file system.
 
-use crate::fs::{FileSystem, RealFs};
 use super::Layout;
 use crate::error::{Error, Result};
+use crate::fs::{FileSystem, RealFs};
 use std::path::Path;
 
 impl Layout {

@@ -28,9 +28,9 @@
 //! look exactly like containerd's.
 
 use super::Layout;
-use crate::fs::{Mount, MountCall, OverlayFeatures};
 use crate::core::{Kind, MountPlan};
 use crate::error::{Error, Result};
+use crate::fs::{Mount, MountCall, OverlayFeatures};
 use std::fmt::Write;
 
 /// The options that open every overlay mount: `index=off` when `features.index` and no

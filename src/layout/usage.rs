@@ -5,10 +5,10 @@
 //! entered. Entries deleted while the walk runs are skipped, since an Active layer may be
 //! changing under it.
 
-use crate::fs::{FileKind, FileStat, FileSystem, RealFs};
 use super::Layout;
 use crate::core::Usage;
 use crate::error::{Error, Result};
+use crate::fs::{FileKind, FileStat, FileSystem, RealFs};
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;

@@ -3,8 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use overlaysnap::core::{Kind, MountPlan};
-use overlaysnap::layout::Layout;
 use overlaysnap::fs::{mount_all, unmount_all, Mount, OverlayFeatures, Unmount};
+use overlaysnap::layout::Layout;
 use std::fs;
 use std::path::{Path, PathBuf};
 

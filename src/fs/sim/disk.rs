@@ -87,7 +87,10 @@ pub(super) fn errno(code: i32) -> io::Error {
 
 /// The error of a call that failed by an injected `fault`.
 pub(super) fn injected(fault: Fault, what: &str, path: &Path) -> io::Error {
-    io::Error::other(format!("injected fault ({fault:?}): {what} {}", path.display()))
+    io::Error::other(format!(
+        "injected fault ({fault:?}): {what} {}",
+        path.display()
+    ))
 }
 
 impl Disk {
@@ -142,7 +145,11 @@ impl Disk {
 
     /// The chain of (name, inode) from `/` to `path`, following symbolic links on the
     /// way, and at the end too when `follow_last`.
-    pub(super) fn resolve(&self, path: &Path, follow_last: bool) -> io::Result<Vec<(OsString, u64)>> {
+    pub(super) fn resolve(
+        &self,
+        path: &Path,
+        follow_last: bool,
+    ) -> io::Result<Vec<(OsString, u64)>> {
         if !path.is_absolute() {
             return Err(errno(libc::EINVAL));
         }
@@ -194,7 +201,13 @@ impl Disk {
     }
 
     /// Links a new inode with `content` as `name` in directory `dir`.
-    pub(super) fn create(&mut self, dir: u64, name: OsString, content: Content, mode: u32) -> io::Result<()> {
+    pub(super) fn create(
+        &mut self,
+        dir: u64,
+        name: OsString,
+        content: Content,
+        mode: u32,
+    ) -> io::Result<()> {
         if self.entries(dir)?.contains_key(&name) {
             return Err(errno(libc::EEXIST));
         }
@@ -287,4 +300,3 @@ fn push_components(todo: &mut Vec<OsString>, path: &Path) {
         }
     }
 }
-
