@@ -14,25 +14,16 @@
 //! data; it is pinned by the crash-point explorer in `tests/crash_points.rs`. Row 7 (control
 //! characters in keys) was found by reading the code rather than by trying containerd.
 
+mod snapshotter_support;
+
 use overlaysnap::core::Info;
 use overlaysnap::{ErrorKind, Options, Snapshotter};
-use std::collections::BTreeMap;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use snapshotter_support::{labels, listing};
 use std::path::Path;
-
-/// Labels from pairs.
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// A fresh root with the durable log journal.
 fn open(root: &Path) -> Snapshotter {
-    Snapshotter::open(root, Options::default())
-        .unwrap_or_else(|e| panic!("open {}: {e}", root.display()))
+    snapshotter_support::open(root, Options::default())
 }
 
 /// A committed `base` (labelled `l=1`) and an Active `a` above it (labelled `l=2`).
@@ -51,39 +42,6 @@ fn infos(sn: &Snapshotter) -> Vec<Info> {
         Ok(())
     })
     .expect("walk without filters");
-    out
-}
-
-/// Everything under `root`: path → type, mode, owner, size, inode, mtime and ctime, so that
-/// any create, delete, rename, write, chmod or chown shows.
-fn listing(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let md = fs::symlink_metadata(&path).expect("lstat");
-            if md.is_dir() {
-                dirs.push(path.clone());
-            }
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            out.insert(
-                rel,
-                format!(
-                    "mode={:o} uid={} gid={} size={} ino={} mtime={}.{} ctime={}.{}",
-                    md.mode(),
-                    md.uid(),
-                    md.gid(),
-                    md.size(),
-                    md.ino(),
-                    md.mtime(),
-                    md.mtime_nsec(),
-                    md.ctime(),
-                    md.ctime_nsec()
-                ),
-            );
-        }
-    }
     out
 }
 

@@ -6,10 +6,8 @@
 
 mod support;
 
-use overlaysnap_daemon::api::{
-    Info, ListSnapshotsRequest, StatSnapshotRequest, UpdateSnapshotRequest,
-};
-use support::{commit, labels, prepare, temp_dir, Client, Daemon, NAME};
+use overlaysnap_daemon::api::{Info, ListSnapshotsRequest, UpdateSnapshotRequest};
+use support::{assert_code, commit, labels, prepare, stat, temp_dir, Client, Daemon, NAME};
 use tonic::{Code, Status};
 
 /// A List request to the snapshotter `name`.
@@ -28,32 +26,6 @@ async fn list(client: &mut Client, name: &str, filters: &[&str]) -> Result<Vec<S
         names.extend(block.info.into_iter().map(|i| i.name));
     }
     Ok(names)
-}
-
-/// The Info of `key` on the default snapshotter.
-async fn stat(client: &mut Client, key: &str) -> Info {
-    client
-        .stat(StatSnapshotRequest {
-            snapshotter: NAME.into(),
-            key: key.into(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("stat {key}: {s}"))
-        .into_inner()
-        .info
-        .expect("stat answers an info")
-}
-
-/// Panics unless `result` is the status `code`; returns the status.
-#[track_caller]
-fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, what: &str) -> Status {
-    match result {
-        Ok(v) => panic!("{what}: expected {code:?}, got Ok({v:?})"),
-        Err(s) => {
-            assert_eq!(s.code(), code, "{what}: {}", s.message());
-            s
-        }
-    }
 }
 
 /// Row 4: a List filter that does not parse is gRPC InvalidArgument, before any block is

@@ -8,7 +8,7 @@ use overlaysnap_daemon::api::{
     CleanupRequest, Info, Kind, ListSnapshotsRequest, MountsRequest, RemoveSnapshotRequest,
     StatSnapshotRequest, UpdateSnapshotRequest, UsageRequest, ViewSnapshotRequest,
 };
-use support::{commit, labels, prepare, temp_dir, Client, Daemon, NAME};
+use support::{assert_code, commit, labels, prepare, stat, temp_dir, Client, Daemon, NAME};
 use tonic::{Code, Request, Status};
 
 fn stat_req(key: &str) -> StatSnapshotRequest {
@@ -47,27 +47,6 @@ async fn list_blocks(client: &mut Client, filters: &[&str]) -> Result<Vec<Vec<St
         blocks.push(block.info.into_iter().map(|i| i.name).collect());
     }
     Ok(blocks)
-}
-
-async fn stat(client: &mut Client, key: &str) -> Info {
-    client
-        .stat(stat_req(key))
-        .await
-        .unwrap_or_else(|s| panic!("stat {key}: {s}"))
-        .into_inner()
-        .info
-        .expect("stat answers an info")
-}
-
-#[track_caller]
-fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, what: &str) -> Status {
-    match result {
-        Ok(v) => panic!("{what}: expected {code:?}, got Ok({v:?})"),
-        Err(s) => {
-            assert_eq!(s.code(), code, "{what}: {}", s.message());
-            s
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

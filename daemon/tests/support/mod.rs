@@ -3,7 +3,9 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use overlaysnap_daemon::api::snapshots_client::SnapshotsClient;
-use overlaysnap_daemon::api::{CommitSnapshotRequest, PrepareSnapshotRequest};
+use overlaysnap_daemon::api::{
+    CommitSnapshotRequest, Info, PrepareSnapshotRequest, StatSnapshotRequest,
+};
 use overlaysnap_daemon::client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 /// The name the daemon serves by default.
 pub const NAME: &str = "overlaysnap";
@@ -193,5 +196,35 @@ pub fn commit(name: &str, key: &str) -> CommitSnapshotRequest {
         key: key.into(),
         labels: BTreeMap::new(),
         parent: String::new(),
+    }
+}
+
+/// The Info of `key` on the default snapshotter; panics when Stat fails.
+pub async fn stat(client: &mut Client, key: &str) -> Info {
+    client
+        .stat(StatSnapshotRequest {
+            snapshotter: NAME.into(),
+            key: key.into(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("stat {key}: {s}"))
+        .into_inner()
+        .info
+        .expect("stat answers an info")
+}
+
+/// Panics unless `result` is the status `code`; returns the status.
+#[track_caller]
+pub fn assert_code<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    what: &str,
+) -> Status {
+    match result {
+        Ok(v) => panic!("{what}: expected {code:?}, got Ok({v:?})"),
+        Err(s) => {
+            assert_eq!(s.code(), code, "{what}: {}", s.message());
+            s
+        }
     }
 }

@@ -16,11 +16,12 @@
 //!
 //! Every fallible call of the trait, and of the [`FileHandle`]s it opens, counts as one
 //! *call*, numbered from 1 over the life of the disk. [`SimFs::inject`]`(n, fault)` makes
-//! call `n` fail as [`Fault`] says (a write may land in part). [`SimFs::crash_after`]`(n)` lets calls up to `n` run and fails every later one
-//! with `EIO`, as if the machine died right after call `n`; [`SimFs::crash`] then yields
-//! the disk a reboot finds: only the durable versions reachable from the root, and
-//! [`SimFs::restart`] the disk the next process finds when only the process died. There are
-//! no mounts, no other processes (no locks) and one device.
+//! call `n` fail as [`Fault`] says (a write may land in part). [`SimFs::crash_after`]`(n)`
+//! lets calls up to `n` run and fails every later one with `EIO`, as if the machine died
+//! right after call `n`; [`SimFs::crash`] then yields the disk a reboot finds: only the
+//! durable versions reachable from the root, and [`SimFs::restart`] the disk the next
+//! process finds when only the process died. There are no mounts, no other processes (no
+//! locks) and one device.
 
 mod disk;
 mod file_system;
