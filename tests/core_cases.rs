@@ -265,7 +265,10 @@ fn checkpoint_round_trips(state: State) {
 fn checkpoint_with_dangling_parent_is_refused(state: State) {
     let mut cp = state.checkpoint();
     cp.snapshots.retain(|(k, _)| k != "c1");
-    assert!(State::from_checkpoint(cp).is_err());
+    assert_eq!(
+        State::from_checkpoint(cp).unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
 }
 
 #[rstest]
@@ -278,15 +281,24 @@ fn admit_refuses_records_that_do_not_fit(state: State) {
         labels: Labels::new(),
         at: T0,
     };
-    assert!(state.admit(&reused_id).is_err());
+    assert_eq!(
+        state.admit(&reused_id).unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
     let wrong_id = Record::Removed {
         id: 9,
         key: "a3".into(),
     };
-    assert!(state.admit(&wrong_id).is_err());
+    assert_eq!(
+        state.admit(&wrong_id).unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
     let with_children = Record::Removed {
         id: 1,
         key: "c1".into(),
     };
-    assert!(state.admit(&with_children).is_err());
+    assert_eq!(
+        state.admit(&with_children).unwrap_err().kind(),
+        ErrorKind::FailedPrecondition
+    );
 }

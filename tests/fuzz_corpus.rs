@@ -101,13 +101,12 @@ fn records_corpus() {
     replay("records", bodies::records);
 }
 
-/// Open bug (found by the `records` target): decoding a journal payload allocates as many
-/// bytes as a length inside the payload claims, checked only against the frame's cap (64
-/// MiB for a record, 1 GiB for a checkpoint), not against the bytes that are there.
-/// bincode's `Vec<u8>`/`String` decoding does `vec![0; len]` before it reads, and the
-/// codec's `with_limit` is the cap. An 8-byte record payload allocates 60 MiB; a 27-byte
-/// checkpoint file allocates 1023 MiB. The frame checksum does not help: it covers the
-/// damage only when the damage came after the checksum was computed.
+/// A fixed finding of the `records` target: decoding a journal payload allocated as many
+/// bytes as a length inside the payload claimed, checked only against the frame's cap (64
+/// MiB for a record, 1 GiB for a checkpoint), not against the bytes that are there (an
+/// 8-byte record payload allocated 60 MiB; a 27-byte checkpoint file 1023 MiB). The
+/// decoder's limit now follows the payload's size (`journal/codec.rs`); the target's
+/// allocation guard fails these files if that regresses.
 #[test]
 fn decoding_allocates_no_more_than_the_payload_justifies() {
     replay_regressions(
@@ -122,10 +121,9 @@ fn decoding_allocates_no_more_than_the_payload_justifies() {
     );
 }
 
-/// Open bug (found by the `records` target): `State::from_checkpoint` accepts `next_id: 0`
-/// (ids start at 1 and 0 is refused for a snapshot), so the next Prepare gets id 0, is
-/// acknowledged, and the next checkpoint holds a snapshot with id 0, which
-/// `from_checkpoint` then refuses: the journal no longer opens.
+/// A fixed finding of the `records` target: `State::from_checkpoint` accepted `next_id: 0`
+/// (ids start at 1), so the next Prepare got id 0 and the next checkpoint no longer
+/// opened. Such a checkpoint is now corruption.
 #[test]
 fn a_checkpoint_with_next_id_zero_does_not_break_the_journal() {
     replay_regressions("records", &["checkpoint-next-id-zero"], bodies::records);

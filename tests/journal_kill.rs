@@ -126,10 +126,17 @@ fn parent() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // A fresh seed each run, printed so that a failure replays with JOURNAL_KILL_SEED.
+    let seed = std::env::var("JOURNAL_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("seed {seed} (replay with JOURNAL_KILL_SEED={seed})");
     let mut rng = SplitMix(seed);
     let mut state = State::new();
     let (mut total_acks, mut in_flight_kept) = (0, 0);

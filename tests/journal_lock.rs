@@ -31,7 +31,9 @@ fn the_lock_file_holds_the_pid() {
     let lock = DirLock::acquire(dir.path()).unwrap();
     let pid = std::fs::read_to_string(lock.path()).unwrap();
     assert_eq!(pid, format!("{}\n", std::process::id()));
-    assert!(DirLock::acquire(dir.path()).is_err());
+    let err = DirLock::acquire(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), overlaysnap::ErrorKind::Io);
+    assert!(err.to_string().contains("locked by process"), "{err}");
     drop(lock);
     DirLock::acquire(dir.path()).unwrap();
 }

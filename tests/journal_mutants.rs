@@ -389,7 +389,10 @@ fn file_handles_follow_renames_and_removals() {
     first.sync_data().unwrap();
     assert_eq!(fs.read_file(&b).unwrap(), b"fi");
     fs.remove_file(&b).unwrap();
-    assert!(fs.read_file(&b).is_err());
+    assert_eq!(
+        fs.read_file(&b).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
     assert_eq!(
         fs.open_file(&b).unwrap_err().kind(),
         std::io::ErrorKind::NotFound,
@@ -440,10 +443,12 @@ fn torn_and_garbled_writes_land_as_documented() {
     let g = disk.create_file(Path::new("/g")).unwrap(); // call 2
     let data = [0u8; 64];
     disk.inject(3, Fault::Tear { keep: 5 });
-    assert!(t.write_at(0, &data).is_err()); // call 3
+    let torn = t.write_at(0, &data).unwrap_err(); // call 3
+    assert!(torn.to_string().contains("injected fault"), "{torn}");
     assert_eq!(disk.read_file(Path::new("/t")).unwrap(), [0u8; 5]); // call 4
     disk.inject(5, Fault::Garble { keep: 9 });
-    assert!(g.write_at(0, &data).is_err()); // call 5
+    let garbled = g.write_at(0, &data).unwrap_err(); // call 5
+    assert!(garbled.to_string().contains("injected fault"), "{garbled}");
     assert_eq!(disk.calls(), 5);
     let landed = disk.read_file(Path::new("/g")).unwrap();
     assert_eq!(landed.len(), 64);

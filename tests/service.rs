@@ -286,12 +286,17 @@ fn events_are_published_only_after_success() {
             parent: None
         }]
     );
-    assert!(
-        published.prepare("k1", None, none()).is_err(),
+    assert_eq!(
+        published.prepare("k1", None, none()).unwrap_err().kind(),
+        ErrorKind::AlreadyExists,
         "the key exists"
     );
-    assert!(
-        published.prepare("k2", Some("missing"), none()).is_err(),
+    assert_eq!(
+        published
+            .prepare("k2", Some("missing"), none())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound,
         "no such parent"
     );
     assert_eq!(drain(&events), []);
@@ -304,8 +309,9 @@ fn events_are_published_only_after_success() {
             name: "base".into()
         }]
     );
-    assert!(
-        published.commit("base2", "k1", none()).is_err(),
+    assert_eq!(
+        published.commit("base2", "k1", none()).unwrap_err().kind(),
+        ErrorKind::NotFound,
         "k1 is gone"
     );
     assert_eq!(drain(&events), []);
@@ -324,8 +330,15 @@ fn events_are_published_only_after_success() {
     published.usage("k2").unwrap();
     assert_eq!(drain(&events), []);
 
-    assert!(published.remove("base").is_err(), "base has children");
-    assert!(published.remove("nothing").is_err());
+    assert_eq!(
+        published.remove("base").unwrap_err().kind(),
+        ErrorKind::FailedPrecondition,
+        "base has children"
+    );
+    assert_eq!(
+        published.remove("nothing").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     assert_eq!(drain(&events), []);
     published.remove("k2").unwrap();
     assert_eq!(drain(&events), [Event::Remove { key: "k2".into() }]);

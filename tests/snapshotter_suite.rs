@@ -804,16 +804,23 @@ fn close_twice(#[values(false, true)] sync_remove: bool) {
     sn.close().unwrap();
     sn.close().unwrap();
     let before = listing(&scratch.root());
-    assert!(sn.prepare("x", None, gc_root()).is_err());
-    assert!(sn.view("y", None, gc_root()).is_err());
-    assert!(sn.stat("left").is_err());
-    assert!(sn.mounts("left").is_err());
-    assert!(sn.usage("left").is_err());
-    assert!(sn.commit("c", "left", gc_root()).is_err());
-    assert!(sn.update("left", gc_root(), &[]).is_err());
-    assert!(sn.walk(&[], |_| Ok(())).is_err());
-    assert!(sn.remove("left").is_err());
-    assert!(sn.cleanup().is_err());
+    let closed = |r: Result<(), overlaysnap::Error>, what: &str| {
+        assert_eq!(
+            r.unwrap_err().kind(),
+            ErrorKind::FailedPrecondition,
+            "{what} after Close"
+        )
+    };
+    closed(sn.prepare("x", None, gc_root()).map(drop), "prepare");
+    closed(sn.view("y", None, gc_root()).map(drop), "view");
+    closed(sn.stat("left").map(drop), "stat");
+    closed(sn.mounts("left").map(drop), "mounts");
+    closed(sn.usage("left").map(drop), "usage");
+    closed(sn.commit("c", "left", gc_root()), "commit");
+    closed(sn.update("left", gc_root(), &[]).map(drop), "update");
+    closed(sn.walk(&[], |_| Ok(())), "walk");
+    closed(sn.remove("left"), "remove");
+    closed(sn.cleanup().map(drop), "cleanup");
     assert_same_listing(&before, &listing(&scratch.root()), "ops after close");
 }
 
