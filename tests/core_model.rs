@@ -3,9 +3,13 @@
 //! both; after every step the results (record or exact error kind), the full listings, the
 //! mount plans and the invariants of docs/design.md#state-invariants must agree.
 //!
-//! The system under test is the core `State` with a `MemoryJournal` holding its records and
-//! checkpoints (for Restart). The suite also measures its reach over all cases and fails
-//! below [`FLOORS`]: it prints `reach: ...` (see `-- --nocapture`).
+//! The system under test ([`Core`], a `proptest_state_machine::StateMachineTest`) is the
+//! core `State` with a `MemoryJournal` holding its records and checkpoints (for Restart).
+//! The test drives `StateMachineTest::test_sequential` from its own `TestRunner` rather
+//! than through `prop_state_machine!`, so that the same `#[test]` can, after the run,
+//! check the reach counted over all cases ([`reach`]): it prints
+//! `reach: ...` (see `-- --nocapture`) and, at the default case count or more, fails when
+//! a pair of [`PAIRS`] was never reached or a share is below [`FLOORS`].
 //!
 //! Case count: `PROPTEST_CASES` (default 256 sequences of 1 to 80 steps). A failure is
 //! saved to core_model.proptest-regressions (the seed that replays it) and replayed first.
