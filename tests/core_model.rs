@@ -1,121 +1,89 @@
-//! The core against the reference model: random command sequences (with restarts as a
-//! transition) run on both; after every step the results, the full listings and the
-//! invariants of docs/design.md#state-invariants must agree. Random filters select the same
-//! snapshots in both.
+//! The core against the reference model: state-aware random sequences
+//! (tests/support/machine.rs) of commands, restarts, checkpoint round-trips and walks run on
+//! both; after every step the results (record or exact error kind), the full listings, the
+//! mount plans and the invariants of docs/design.md#state-invariants must agree.
 //!
-//! Case count: `PROPTEST_CASES` (default 256 sequences of up to 40 steps).
+//! The system under test ([`Core`], a `proptest_state_machine::StateMachineTest`) is the
+//! core `State` with a `MemoryJournal` holding its records and checkpoints (for Restart).
+//! The test drives `StateMachineTest::test_sequential` from its own `TestRunner` rather
+//! than through `prop_state_machine!`, so that the same `#[test]` can, after the run,
+//! check the reach counted over all cases ([`reach`]): it prints
+//! `reach: ...` (see `-- --nocapture`) and, at the default case count or more, fails when
+//! a pair of [`PAIRS`] was never reached or a share is below [`FLOORS`].
+//!
+//! Case count: `PROPTEST_CASES` (default 256 sequences of 1 to 80 steps). A failure is
+//! saved to core_model.proptest-regressions (the seed that replays it) and replayed first.
 
 mod support;
 
-use overlaysnap::core::{Command, Filter, Kind, Record, Snapshot, State};
+use overlaysnap::core::{Filter, Kind, State};
+use overlaysnap::journal::{Journal, MemoryJournal};
 use overlaysnap::ErrorKind;
 use overlaysnap_model as model;
 use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use std::collections::BTreeSet;
+use support::machine::{as_model, model_err, model_kind, Machine, Reference, Step};
+use support::reach::{self, Pair, Tally};
 
-#[derive(Debug, Clone)]
-enum Op {
-    Run(Command),
-    /// Rebuild the state from every record so far and compare it with the live one.
-    Restart,
-    /// Walk with these filters on both sides.
-    Walk(Vec<String>),
-}
-
-fn ops() -> impl Strategy<Value = Vec<Op>> {
-    support::commands(40).prop_flat_map(|cmds| {
-        let n = cmds.len();
-        (
-            Just(cmds),
-            prop::collection::vec(prop::option::weighted(0.2, restart_or_walk()), n),
-        )
-            .prop_map(|(cmds, extra)| {
-                cmds.into_iter()
-                    .zip(extra)
-                    .flat_map(|(c, e)| std::iter::once(Op::Run(c)).chain(e))
-                    .collect()
-            })
-    })
-}
-
-fn restart_or_walk() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        1 => Just(Op::Restart),
-        3 => prop::collection::vec(filter_text(), 1..3).prop_map(Op::Walk),
+/// Every (operation, outcome) containerd defines for the core's operations, from
+/// docs/semantics.md#operations and src/core/state/decide.rs (`None` is success).
+/// Prepare and View: a bad key, parent or label, or a parent that is not committed →
+/// InvalidArgument; no parent → NotFound; key taken → AlreadyExists. Commit: bad input →
+/// InvalidArgument; no key → NotFound; name taken → AlreadyExists; key not active →
+/// FailedPrecondition. Remove: bad key; missing; has children → FailedPrecondition.
+/// Update: bad key, label or field path; missing. Walk: a bad filter → InvalidArgument.
+const PAIRS: &[Pair] = {
+    use ErrorKind::*;
+    &[
+        ("Prepare", None),
+        ("Prepare", Some(InvalidArgument)),
+        ("Prepare", Some(NotFound)),
+        ("Prepare", Some(AlreadyExists)),
+        ("View", None),
+        ("View", Some(InvalidArgument)),
+        ("View", Some(NotFound)),
+        ("View", Some(AlreadyExists)),
+        ("Commit", None),
+        ("Commit", Some(InvalidArgument)),
+        ("Commit", Some(NotFound)),
+        ("Commit", Some(AlreadyExists)),
+        ("Commit", Some(FailedPrecondition)),
+        ("Remove", None),
+        ("Remove", Some(InvalidArgument)),
+        ("Remove", Some(NotFound)),
+        ("Remove", Some(FailedPrecondition)),
+        ("Update", None),
+        ("Update", Some(InvalidArgument)),
+        ("Update", Some(NotFound)),
+        ("Walk", None),
+        ("Walk", Some(InvalidArgument)),
     ]
+};
+
+/// The least reach a run at the default case count must have, in percent: commands
+/// accepted; sequences with a chain of `reach::DEEP` ancestors; sequences that try to remove
+/// a parent with children; sequences that try to commit onto a taken name.
+struct Floors {
+    accepted: u64,
+    deep: u64,
+    remove_parent: u64,
+    commit_existing: u64,
 }
 
-/// Filters built from the grammar's pieces, so that most parse and many select something.
-fn filter_text() -> impl Strategy<Value = String> {
-    let field = prop::sample::select(
-        &[
-            "kind",
-            "name",
-            "parent",
-            "labels.l",
-            "labels.m",
-            "labels.\"containerd.io/gc.root\"",
-            "labels",
-            "other",
-        ][..],
-    );
-    let op = prop::sample::select(&["", "==", "!=", "~="][..]);
-    let value = prop::sample::select(
-        &[
-            "active",
-            "committed",
-            "view",
-            "a",
-            "x",
-            "\"\"",
-            "^s",
-            "/a|b/",
-            "|c|",
-            "\"y\"",
-            "[",
-            "",
-        ][..],
-    );
-    let selector = (field, op, value).prop_map(|(f, o, v)| {
-        if o.is_empty() {
-            f.to_string()
-        } else {
-            format!("{f}{o}{v}")
-        }
-    });
-    prop::collection::vec(selector, 0..3).prop_map(|s| s.join(","))
-}
+const FLOORS: Floors = Floors {
+    accepted: 50,
+    deep: 25,
+    remove_parent: 25,
+    commit_existing: 25,
+};
 
-fn model_kind(k: Kind) -> model::Kind {
-    match k {
-        Kind::View => model::Kind::View,
-        Kind::Active => model::Kind::Active,
-        Kind::Committed => model::Kind::Committed,
-    }
-}
+/// The default number of sequences, at which the floors must hold.
+const DEFAULT_CASES: u32 = 256;
 
-fn model_err(k: ErrorKind) -> model::ErrKind {
-    match k {
-        ErrorKind::NotFound => model::ErrKind::NotFound,
-        ErrorKind::AlreadyExists => model::ErrKind::AlreadyExists,
-        ErrorKind::FailedPrecondition => model::ErrKind::FailedPrecondition,
-        ErrorKind::InvalidArgument => model::ErrKind::InvalidArgument,
-        other => panic!("the core returned {other:?}, which no command may produce"),
-    }
-}
-
-fn as_model(key: &str, s: &Snapshot) -> model::Snap {
-    model::Snap {
-        id: s.id,
-        kind: model_kind(s.kind),
-        name: key.to_owned(),
-        parent: s.parent.clone(),
-        labels: s.labels.clone(),
-        created: (s.created.seconds, s.created.nanos),
-        updated: (s.updated.seconds, s.updated.nanos),
-        usage: s.usage.map(|u| (u.size, u.inodes)),
-    }
-}
+/// Steps in a sequence.
+const STEPS: std::ops::RangeInclusive<usize> = 1..=80;
 
 /// The core's full listing in the model's terms, through the public query API.
 fn listing(state: &State) -> Vec<model::Snap> {
@@ -125,134 +93,196 @@ fn listing(state: &State) -> Vec<model::Snap> {
         .collect()
 }
 
-/// Runs one command on the model; `Some(snap)` is what the core's state must now hold.
-fn run_model(m: &mut model::Model, cmd: &Command) -> Result<Option<model::Snap>, model::ErrKind> {
-    let t = |ts: overlaysnap::core::Timestamp| (ts.seconds, ts.nanos);
-    match cmd {
-        Command::Prepare {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.prepare(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::View {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.view(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::Commit {
-            name,
-            key,
-            labels,
-            usage,
-            now,
-        } => m
-            .commit(name, key, labels, (usage.size, usage.inodes), t(*now))
-            .map(Some),
-        Command::Remove { key } => m.remove(key).map(|()| None),
-        Command::Update {
-            key,
-            labels,
-            fieldpaths,
-            now,
-        } => m.update(key, labels, fieldpaths, t(*now)).map(Some),
-    }
-}
-
 /// The state invariants (docs/design.md#state-invariants), checked through the public API.
-fn check_invariants(state: &State) -> Result<(), TestCaseError> {
+fn check_invariants(state: &State) {
     let all = listing(state);
     let ids: BTreeSet<u64> = all.iter().map(|s| s.id).collect();
-    prop_assert_eq!(ids.len(), all.len(), "ids are unique");
-    prop_assert!(
+    assert_eq!(ids.len(), all.len(), "ids are unique");
+    assert!(
         all.iter().all(|s| s.id < state.next_id()),
         "next id above all"
     );
-    prop_assert_eq!(state.id_map().len(), all.len());
+    assert_eq!(state.id_map().len(), all.len());
     for s in &all {
         if let Some(p) = &s.parent {
             let parent = state.get(p);
-            prop_assert!(parent.is_some_and(|p| p.kind == Kind::Committed));
+            assert!(
+                parent.is_some_and(|p| p.kind == Kind::Committed),
+                "parent of {}",
+                s.name
+            );
         }
         let expected: Vec<&str> = all
             .iter()
             .filter(|c| c.parent.as_deref() == Some(s.name.as_str()))
             .map(|c| c.name.as_str())
             .collect();
-        prop_assert_eq!(
+        assert_eq!(
             state.child_count(&s.name),
             expected.len(),
             "children count of {}",
             s.name
         );
         let listed: Vec<&str> = state.children(&s.name).collect();
-        prop_assert_eq!(listed, expected, "children of {}", s.name);
-        prop_assert_eq!(s.usage.is_some(), s.kind == model::Kind::Committed);
-        prop_assert!(s.labels.values().all(|v| !v.is_empty()));
+        assert_eq!(listed, expected, "children of {}", s.name);
+        assert_eq!(s.usage.is_some(), s.kind == model::Kind::Committed);
+        assert!(s.labels.values().all(|v| !v.is_empty()));
     }
-    Ok(())
 }
 
-fn replay(records: &[Record]) -> State {
-    let mut s = State::new();
-    for r in records {
-        s.admit(r).expect("a decided record fits on replay");
-        s.apply(r);
-    }
-    s
+/// The core, the journal of its records and checkpoints, and what the sequence reached.
+struct Core {
+    state: State,
+    journal: MemoryJournal,
+    tally: Tally,
 }
 
-proptest! {
-    #[test]
-    fn core_agrees_with_model(ops in ops()) {
-        let mut state = State::new();
-        let mut m = model::Model::new();
-        let mut records = Vec::new();
-        for op in &ops {
-            match op {
-                Op::Run(cmd) => {
-                    let before = state.clone();
-                    let core = state.decide(cmd);
-                    let expected = run_model(&mut m, cmd);
-                    match (core, expected) {
-                        (Ok(record), Ok(snap)) => {
-                            state.apply(&record);
-                            records.push(record);
-                            if let Some(snap) = snap {
-                                let got = state.get(&snap.name).map(|s| as_model(&snap.name, s));
-                                prop_assert_eq!(got, Some(snap));
-                            }
-                        }
-                        (Err(e), Err(k)) => {
-                            prop_assert_eq!(model_err(e.kind()), k, "{}", e);
-                            prop_assert_eq!(&state, &before, "a refused command changed the state");
-                        }
-                        (core, model) => prop_assert!(false, "core {:?} but model {:?} for {:?}", core, model, cmd),
-                    }
-                    prop_assert_eq!(listing(&state), m.walk(&[]).unwrap());
-                    check_invariants(&state)?;
-                    for s in m.walk(&[]).unwrap() {
-                        let plan = state.mounts_plan(&s.name).map(|p| (model_kind(p.kind), p.id, p.parents));
-                        prop_assert_eq!(plan.map_err(|e| model_err(e.kind())), m.mounts_plan(&s.name));
-                    }
-                }
-                Op::Restart => {
-                    let rebuilt = replay(&records);
-                    prop_assert_eq!(&rebuilt, &state);
-                    state = rebuilt;
-                }
-                Op::Walk(filters) => {
-                    let core = Filter::parse_all(filters)
-                        .map(|f| state.walk(&f).map(|i| i.name).collect::<Vec<_>>())
-                        .map_err(|e| model_err(e.kind()));
-                    let expected = m.walk(filters).map(|v| v.into_iter().map(|s| s.name).collect());
-                    prop_assert_eq!(core, expected, "filters {:?}", filters);
-                }
-            }
+impl StateMachineTest for Core {
+    type SystemUnderTest = Core;
+    type Reference = Machine;
+
+    fn init_test(_: &Reference) -> Core {
+        Core {
+            state: State::new(),
+            journal: MemoryJournal::new(),
+            tally: Tally::default(),
         }
     }
 
+    fn apply(mut core: Core, r: &Reference, step: Step) -> Core {
+        match &step {
+            Step::Run(cmd) => {
+                let expected = r.last.clone().expect("the model answered the command");
+                let decided = core.state.decide(cmd);
+                let outcome = decided.as_ref().err().map(|e| e.kind());
+                match (decided, expected) {
+                    (Ok(record), Ok(snap)) => {
+                        core.state.apply(&record);
+                        core.journal.append(std::slice::from_ref(&record)).unwrap();
+                        if let Some(snap) = snap {
+                            let got = core.state.get(&snap.name).map(|s| as_model(&snap.name, s));
+                            assert_eq!(got, Some(snap), "after {cmd:?}");
+                        }
+                    }
+                    (Err(e), Err(k)) => assert_eq!(model_err(e.kind()), k, "{cmd:?}: {e}"),
+                    (core, model) => panic!("core {core:?} but model {model:?} for {cmd:?}"),
+                }
+                core.tally.command(cmd, outcome, &core.state);
+            }
+            Step::Restart => {
+                let recovered = core.journal.recover().expect("the journal reads back");
+                assert_eq!(recovered.state, core.state, "rebuilt from the journal");
+                core.state = recovered.state;
+            }
+            Step::Checkpoint => {
+                let checkpoint = core.state.checkpoint();
+                core.journal.checkpoint(&checkpoint).unwrap();
+                let restored = State::from_checkpoint(checkpoint).expect("a checkpoint loads");
+                assert_eq!(restored, core.state, "restored from a checkpoint");
+                core.state = restored;
+            }
+            Step::Walk(filters) => {
+                let walked = Filter::parse_all(filters)
+                    .map(|f| core.state.walk(&f).map(|i| i.name).collect::<Vec<_>>());
+                let kind = walked.as_ref().err().map(|e| e.kind());
+                core.tally.pair(("Walk", kind));
+                let expected = r
+                    .model
+                    .walk(filters)
+                    .map(|v| v.into_iter().map(|s| s.name).collect());
+                assert_eq!(
+                    walked.map_err(|e| model_err(e.kind())),
+                    expected,
+                    "filters {filters:?}"
+                );
+            }
+        }
+        core
+    }
+
+    fn check_invariants(core: &Core, r: &Reference) {
+        let all = r.model.walk(&[]).unwrap();
+        assert_eq!(listing(&core.state), all, "listings");
+        check_invariants(&core.state);
+        for s in all {
+            let plan = core
+                .state
+                .mounts_plan(&s.name)
+                .map(|p| (model_kind(p.kind), p.id, p.parents));
+            assert_eq!(
+                plan.map_err(|e| model_err(e.kind())),
+                r.model.mounts_plan(&s.name),
+                "mounts of {}",
+                s.name
+            );
+        }
+    }
+
+    fn teardown(core: Core) {
+        core.tally.finish();
+    }
+}
+
+/// The case count: `PROPTEST_CASES`, or [`DEFAULT_CASES`].
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CASES)
+}
+
+#[test]
+fn core_agrees_with_model() {
+    let mut config = Config::with_cases(cases());
+    config.source_file = Some(file!());
+    config.test_name = Some("core_model::core_agrees_with_model");
+    config.failure_persistence = Some(Box::new(FileFailurePersistence::SourceParallel(
+        "proptest-regressions",
+    )));
+    let mut runner = TestRunner::new(config.clone());
+    let run = runner.run(
+        &Machine::sequential_strategy(STEPS),
+        |(initial, steps, seen)| {
+            Core::test_sequential(config.clone(), initial, steps, seen);
+            Ok(())
+        },
+    );
+    if let Err(e) = run {
+        panic!("{e}\n{runner}");
+    }
+    let totals = reach::totals();
+    println!("{}", totals.line(PAIRS));
+    if cases() < DEFAULT_CASES {
+        return;
+    }
+    let missing: Vec<_> = PAIRS
+        .iter()
+        .filter(|p| !totals.reached(PAIRS).contains(p))
+        .collect();
+    assert!(missing.is_empty(), "never reached: {missing:?}");
+    let floors = [
+        ("accepted", totals.accepted_percent(), FLOORS.accepted),
+        ("depth", totals.of_sequences(totals.deep), FLOORS.deep),
+        (
+            "remove-parent",
+            totals.of_sequences(totals.remove_parent),
+            FLOORS.remove_parent,
+        ),
+        (
+            "commit-existing",
+            totals.of_sequences(totals.commit_existing),
+            FLOORS.commit_existing,
+        ),
+    ];
+    for (what, got, floor) in floors {
+        assert!(
+            got >= floor,
+            "{what}: {got}% is below the floor of {floor}%"
+        );
+    }
+}
+
+proptest! {
     #[test]
     fn any_filter_string_parses_or_is_invalid_argument(text in "[a-z.,=!~\"/|\\\\ _0-9^$]{0,24}") {
         let core = Filter::parse(&text).map(|_| ()).map_err(|e| e.kind());

@@ -14,8 +14,11 @@ use overlaysnap::journal::{Journal, LogJournal, Recovery, Store};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
+use proptest_state_machine::ReferenceStateMachine;
 use rstest::rstest;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use support::machine::{Machine, Step};
 
 /// The journal's directory on the simulated disk.
 const DIR: &str = "/j";
@@ -50,14 +53,26 @@ enum Op {
     Checkpoint,
 }
 
-/// Up to `max` records decided from random commands, with checkpoints between them at
-/// random.
+/// Up to `max` records decided from a state-aware command sequence (tests/support/
+/// machine.rs: drawn from the model's state, so most commands are accepted), with
+/// checkpoints between them at random. Shrinking deletes steps of the sequence.
 fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
     (
-        support::commands(3 * max),
+        Machine::sequential_strategy(max..=3 * max),
         prop::collection::vec(prop::bool::weighted(0.3), max),
     )
-        .prop_map(move |(commands, checkpoints)| {
+        .prop_map(move |((_, steps, seen), checkpoints)| {
+            // Every step is used: tell the shrinker, which would otherwise drop all of them.
+            if let Some(seen) = seen {
+                seen.fetch_add(steps.len(), Ordering::SeqCst);
+            }
+            let commands: Vec<Command> = steps
+                .into_iter()
+                .filter_map(|step| match step {
+                    Step::Run(cmd) => Some(cmd),
+                    Step::Restart | Step::Checkpoint | Step::Walk(_) => None,
+                })
+                .collect();
             decided(&commands)
                 .into_iter()
                 .take(max)

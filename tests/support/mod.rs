@@ -1,7 +1,11 @@
 //! Shared test support: proptest strategies for commands over a small key pool, so that
 //! collisions, missing parents, name == key, commits of views and removals with children
-//! all happen often.
+//! all happen often; [`machine`] draws commands from the model's state instead, and
+//! [`reach`] counts what a run of sequences reached.
 #![allow(dead_code)] // each test binary uses a different part of it
+
+pub mod machine;
+pub mod reach;
 
 use overlaysnap::core::{Command, Labels, Timestamp, Usage};
 use proptest::prelude::*;
