@@ -34,8 +34,26 @@ pub(super) struct Node {
 pub(super) struct Inode {
     /// What every call sees.
     pub(super) now: Node,
-    /// What survives a crash. Invariant: `now` at the inode's last sync, or at its creation.
+    /// What survives a crash. Invariant: its content is `now`'s at the inode's last sync
+    /// of any kind (or at its creation); its mode and owner are `now`'s at its last full
+    /// sync ([`Disk::sync`]: fsync of a directory, syncfs) or at its creation, since
+    /// `fdatasync` ([`Disk::sync_data`]) leaves them alone.
     pub(super) durable: Node,
+    /// The last write to the file since its content was last made durable (offset and the
+    /// bytes that landed), which a tearing power loss lands in part. Invariant: `None`
+    /// after any sync, truncation or `set_len`, and for anything but a file.
+    pub(super) unsynced_write: Option<(usize, Vec<u8>)>,
+}
+
+impl Inode {
+    /// A new inode whose durable version is `node`.
+    pub(super) fn new(node: Node) -> Inode {
+        Inode {
+            now: node.clone(),
+            durable: node,
+            unsynced_write: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,13 +82,7 @@ impl Default for Disk {
             gid: 0,
         };
         Disk {
-            inodes: HashMap::from([(
-                ROOT,
-                Inode {
-                    now: root.clone(),
-                    durable: root,
-                },
-            )]),
+            inodes: HashMap::from([(ROOT, Inode::new(root))]),
             next_ino: ROOT + 1,
             calls: 0,
             crash_after: None,
@@ -85,12 +97,16 @@ pub(super) fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
-/// The error of a call that failed by an injected `fault`.
+/// The error of a call that failed by an injected `fault`: the raw OS error of
+/// [`Fault::Errno`], else an error of kind `Other` naming the call.
 pub(super) fn injected(fault: Fault, what: &str, path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "injected fault ({fault:?}): {what} {}",
-        path.display()
-    ))
+    match fault {
+        Fault::Errno(code) => errno(code),
+        _ => io::Error::other(format!(
+            "injected fault ({fault:?}): {what} {}",
+            path.display()
+        )),
+    }
 }
 
 impl Disk {
@@ -219,13 +235,7 @@ impl Disk {
             uid: 0,
             gid: 0,
         };
-        self.inodes.insert(
-            ino,
-            Inode {
-                now: node.clone(),
-                durable: node,
-            },
-        );
+        self.inodes.insert(ino, Inode::new(node));
         self.entries_mut(dir)?.insert(name, ino);
         Ok(())
     }
@@ -269,12 +279,25 @@ impl Disk {
         }
     }
 
+    /// `fsync(2)`: makes the whole current version of `ino` durable, mode and owner too.
     pub(super) fn sync(&mut self, ino: u64) {
         let inode = self
             .inodes
             .get_mut(&ino)
             .expect("every linked inode exists");
         inode.durable = inode.now.clone();
+        inode.unsynced_write = None;
+    }
+
+    /// `fdatasync(2)`: makes the current contents (and so the length) of `ino` durable,
+    /// not its mode or owner.
+    pub(super) fn sync_data(&mut self, ino: u64) {
+        let inode = self
+            .inodes
+            .get_mut(&ino)
+            .expect("every linked inode exists");
+        inode.durable.content = inode.now.content.clone();
+        inode.unsynced_write = None;
     }
 
     /// Empties the directory tree at `ino` in the current version (as unlinking every

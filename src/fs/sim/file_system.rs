@@ -164,7 +164,14 @@ impl FileSystem for SimFs {
         let mut disk = self.disk.lock();
         disk.call("create_file", path)?;
         match disk.file_mut(path) {
-            Ok(data) => data.clear(),
+            Ok(data) => {
+                data.clear();
+                let ino = disk.lookup(path, true)?;
+                disk.inodes
+                    .get_mut(&ino)
+                    .expect("a linked inode")
+                    .unsynced_write = None;
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let (dir, name) = disk.parent(path)?;
                 disk.create(dir, name, Content::File(Vec::new()), 0o644)?;
@@ -203,6 +210,7 @@ impl FileSystem for SimFs {
         disk.lookup(path, true)?;
         for inode in disk.inodes.values_mut() {
             inode.durable = inode.now.clone();
+            inode.unsynced_write = None;
         }
         Ok(())
     }
@@ -270,7 +278,9 @@ impl FileHandle for SimFile {
         let fault = disk.write_call("write_at", &self.path)?;
         let landed: Vec<u8> = match fault {
             None => data.to_vec(),
-            Some(Fault::Fail) => Vec::new(),
+            Some(fault @ (Fault::Fail | Fault::Errno(_))) => {
+                return Err(injected(fault, "write_at", &self.path))
+            }
             Some(Fault::Tear { keep }) => data[..keep.min(data.len())].to_vec(),
             Some(Fault::Garble { keep }) => {
                 let keep = keep.min(data.len());
@@ -285,6 +295,10 @@ impl FileHandle for SimFile {
             file.resize(end, 0);
         }
         file[start..end].copy_from_slice(&landed);
+        disk.inodes
+            .get_mut(&self.ino)
+            .expect("an open inode")
+            .unsynced_write = Some((start, landed));
         match fault {
             None => Ok(()),
             Some(fault) => Err(injected(fault, "write_at", &self.path)),
@@ -296,13 +310,17 @@ impl FileHandle for SimFile {
         disk.call("set_len", &self.path)?;
         let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
         self.data(&mut disk).resize(len, 0);
+        disk.inodes
+            .get_mut(&self.ino)
+            .expect("an open inode")
+            .unsynced_write = None;
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.call("sync_data", &self.path)?;
-        disk.sync(self.ino);
+        disk.sync_data(self.ino);
         Ok(())
     }
 }
