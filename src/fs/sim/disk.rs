@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 pub(super) const ROOT: u64 = 1;
 
 /// Symbolic links followed in one lookup before giving up with `ELOOP`, as Linux.
-const MAX_HOPS: usize = 40;
+pub(super) const MAX_HOPS: usize = 40;
 
 #[derive(Debug, Clone)]
 pub(super) enum Content {
@@ -238,6 +238,33 @@ impl Disk {
         self.inodes.insert(ino, Inode::new(node));
         self.entries_mut(dir)?.insert(name, ino);
         Ok(())
+    }
+
+    /// Creates directory `path` with `mode` and its missing ancestors, as Rust's
+    /// `fs::create_dir_all` does with `mkdir(2)`: an existing directory (through links too)
+    /// is fine, any other failure of the last `mkdir` is the answer.
+    pub(super) fn create_dir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        let is_dir = |disk: &Disk| {
+            disk.lookup(path, true)
+                .is_ok_and(|ino| disk.entries(ino).is_ok())
+        };
+        match self.mkdir(path, mode) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(_) if is_dir(self) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.create_dir_all(path.parent().ok_or(errno(libc::ENOENT))?, mode)?;
+        match self.mkdir(path, mode) {
+            Err(_) if is_dir(self) => Ok(()),
+            done => done,
+        }
+    }
+
+    /// `mkdir(2)`.
+    fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        let (dir, name) = self.parent(path)?;
+        self.create(dir, name, Content::Dir(BTreeMap::new()), mode)
     }
 
     pub(super) fn file_mut(&mut self, path: &Path) -> io::Result<&mut Vec<u8>> {
