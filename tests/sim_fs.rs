@@ -252,7 +252,7 @@ fn sim_fs_answers_and_ends_as_the_host_file_system() {
     eprintln!("compared {compared} calls and {SEQUENCES} trees");
 }
 
-// What each kind of crash keeps. `durable_dir` is a directory whose own name is durable.
+// What each kind of crash keeps, on a disk whose directory `/d` is durably named.
 
 /// A disk with the durable directory `/d`.
 fn disk() -> SimFs {
