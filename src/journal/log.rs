@@ -183,7 +183,8 @@ impl Journal for LogJournal {
     }
 
     fn wait(&self, ticket: Ticket) -> Result<()> {
-        self.group.wait(ticket, |s, batch, records| self.flush(s, batch, records))
+        self.group
+            .wait(ticket, |s, batch, records| self.flush(s, batch, records))
     }
 
     fn read_back(&self, into: &mut dyn Replay) -> Result<ReadBack> {
