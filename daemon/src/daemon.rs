@@ -1,13 +1,15 @@
 //! The daemon's life: bind the metrics address (when configured), open the snapshotter,
 //! bind the socket, serve until SIGTERM or SIGINT, then stop accepting, let in-flight
 //! calls finish (at most [`GRACE`]), write a checkpoint, close the snapshotter and remove
-//! the sockets.
+//! the sockets. Under systemd ([`systemd`]) it serves on the socket systemd passes, if
+//! any, and notifies readiness and stopping.
 
 use crate::api::snapshots_server::SnapshotsServer;
 use crate::linger::{Lingerer, LINGER};
 use crate::metrics::{JournalMetrics, Metrics, MetricsAddress, MetricsListener};
 use crate::service::SnapshotService;
 use crate::socket;
+use crate::systemd;
 use overlaysnap::service::Router;
 use overlaysnap::{Options, Snapshotter};
 use std::path::PathBuf;
@@ -47,6 +49,8 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 
+    // A socket systemd passed is taken first; it queues connections during recovery.
+    let inherited = systemd::inherited_listener()?;
     // Metrics: bound before recovery, so that a bad address stops the start at once.
     let metrics_listener = match &settings.metrics {
         Some(address) => Some(MetricsListener::bind(address).await?),
@@ -69,15 +73,21 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
         journal_metrics.map(|j| Arc::new(Metrics::new(&j, recovery, Arc::clone(&snapshotter))));
 
     // Logged before the socket appears, so that whoever sees the socket finds the line.
+    let activated = inherited.as_ref().map(|(_, path)| path.clone());
     tracing::info!(
         root = %settings.root.display(),
-        socket = %settings.address.display(),
+        socket = %activated.as_ref().unwrap_or(&settings.address).display(),
+        activated = activated.is_some(),
         name = %settings.name,
         journal,
         snapshots = snapshotter.open_report().snapshots,
         "overlaysnapd starting"
     );
-    let (listener, socket_file) = socket::bind(&settings.address)?;
+    // An inherited socket is the socket unit's: its file stays at stop.
+    let (listener, socket_file) = match inherited {
+        Some((listener, _)) => (listener, None),
+        None => socket::bind(&settings.address).map(|(l, file)| (l, Some(file)))?,
+    };
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
     let mut router = Router::new();
@@ -105,6 +115,15 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
             }),
     );
 
+    let kinds = snapshotter.kind_counts();
+    systemd::notify_ready(&format!(
+        "serving {} snapshots ({} active, {} committed, {} views)",
+        kinds.active + kinds.committed + kinds.view,
+        kinds.active,
+        kinds.committed,
+        kinds.view
+    ));
+
     let signal = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
         _ = sigint.recv() => "SIGINT",
@@ -113,6 +132,7 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
             return Err("the gRPC server stopped without a stop signal".into());
         }
     };
+    systemd::notify_stopping();
     tracing::info!(
         signal,
         "stopping: no new connections; finishing in-flight calls"

@@ -17,6 +17,7 @@
 //! - [`socket`], [`config`], [`daemon`] and [`linger`]: the socket, the TOML
 //!   configuration, the daemon's start and stop, and the closing of connections;
 //! - [`metrics`]: OpenMetrics over HTTP, when the configuration asks for them;
+//! - [`systemd`]: socket activation and readiness notification;
 //! - [`client`]: a client over the unix socket.
 #![warn(missing_docs)]
 
@@ -30,5 +31,6 @@ pub mod metrics;
 pub mod service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 pub use daemon::{run, Settings};
