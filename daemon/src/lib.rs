@@ -16,6 +16,8 @@
 //!   gRPC codes;
 //! - [`socket`], [`config`], [`daemon`] and [`linger`]: the socket, the TOML
 //!   configuration, the daemon's start and stop, and the closing of connections;
+//! - [`metrics`]: OpenMetrics over HTTP, when the configuration asks for them;
+//! - [`systemd`]: socket activation and readiness notification;
 //! - [`client`]: a client over the unix socket.
 #![warn(missing_docs)]
 
@@ -25,8 +27,10 @@ pub mod config;
 pub mod convert;
 pub mod daemon;
 pub mod linger;
+pub mod metrics;
 pub mod service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 pub use daemon::{run, Settings};

