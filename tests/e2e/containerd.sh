@@ -22,7 +22,10 @@
 #   4. kill -9 of the daemon in the middle of that import: restarted, the import is
 #      retried and succeeds, the container runs, and GC + cleanup still leave nothing.
 #
-# Environment: OVERLAYSNAPD, OVERLAYSNAP (binaries; default: build them; the build honours
+# Environment: E2E_CONTAINERD (1: the containerd on PATH, installed from Debian when
+# missing, must be 1.x; 2: Debian sid's containerd 2.x from fetch-containerd2.sh, cached in
+# CONTAINERD2_DIR, with tests/e2e/containerd2.toml, the config README.md shows; default
+# 1), OVERLAYSNAPD, OVERLAYSNAP (binaries; default: build them; the build honours
 # CARGO_TARGET_DIR), E2E_MANY_LAYERS (140), E2E_BASELINE=1 (the same checks with
 # containerd's built-in overlayfs and no overlaysnapd), E2E_TIMEOUT (seconds per ctr call,
 # 180), E2E_KEEP=1 (keep the temp dir; the processes are still stopped), E2E_LOG_LEVEL
@@ -35,6 +38,7 @@ set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 many_layers=${E2E_MANY_LAYERS:-140}
+want_major=${E2E_CONTAINERD:-1}
 call_timeout=${E2E_TIMEOUT:-180}
 ns=e2e
 snap=overlaysnap
@@ -84,6 +88,14 @@ must() {
     fi
 }
 die() { fail "$1" "${2:-}"; exit 1; }
+# The ```toml block that follows the first line naming `tests/e2e/containerd2.toml` in the
+# markdown file $1.
+readme_block() {
+    awk '!seen && index($0, "`tests/e2e/containerd2.toml`") { seen = 1; next }
+        seen == 1 && /^ *```toml$/ { seen = 2; n = match($0, /[^ ]/) - 1; next }
+        seen == 2 && /^ *```$/ { exit }
+        seen == 2 { print substr($0, n + 1) }' "$1"
+}
 
 show_logs() {
     [ -n "$T" ] || return 0
@@ -160,6 +172,13 @@ trap 'last_error="line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
 
 log "prerequisites"
+# E2E_CONTAINERD=2: containerd 2.x, Debian sid's package unpacked by fetch-containerd2.sh
+# (cached in $CONTAINERD2_DIR), first on PATH for this run only.
+case $want_major in
+    1) ;;
+    2) PATH=$("$here/fetch-containerd2.sh"):$PATH ;;
+    *) die "E2E_CONTAINERD" "must be 1 or 2, not $want_major" ;;
+esac
 missing=()
 command -v containerd >/dev/null || missing+=(containerd)
 command -v containerd-shim-runc-v2 >/dev/null || missing+=(containerd)
@@ -175,6 +194,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 say "$(containerd --version)"
 say "$(runc --version | head -n 1)"
+major=$(containerd --version | awk '{ v = $3; sub(/^v/, "", v); split(v, p, "."); print p[1] }')
+expect_eq "containerd's major version is $want_major ($(command -v containerd))" "$want_major" "$major"
+[ "$major" = "$want_major" ] || exit 1
+# The README's containerd 2.x config is tests/e2e/containerd2.toml, the one run here.
+for doc in README.md daemon/README.md; do
+    expect_eq "the containerd 2.x config in $doc is tests/e2e/containerd2.toml" \
+        "$(cat "$here/containerd2.toml")" "$(readme_block "$repo/$doc")"
+done
 
 if [ "$baseline" = 1 ]; then
     daemon_bin=/bin/true
@@ -265,7 +292,8 @@ expect_eq "3-layer image: 3 chain ids" 3 "$(wc -l <<<"$chain3")"
 expect_eq "$many_layers-layer image: $many_layers chain ids" "$many_layers" "$(wc -l <<<"$chainN")"
 
 log "containerd config"
-cat >"$T/containerd.toml" <<EOF
+if [ "$major" = 1 ]; then
+    cat >"$T/containerd.toml" <<EOF
 version = 2
 root = "$T/containerd/root"
 state = "$T/containerd/state"
@@ -287,6 +315,39 @@ disabled_plugins = [
   type = "snapshot"
   address = "$SOCK"
 EOF
+else
+    # containerd 2.x: tests/e2e/containerd2.toml (version 3) with this run's socket and
+    # root, after the private root, state and addresses. The CRI image service stays on,
+    # to check that it finds its snapshotter; the CRI runtime and server are off.
+    # E2E_BASELINE=1 unpacks into overlayfs instead.
+    {
+        cat <<EOF
+version = 3
+root = "$T/containerd/root"
+state = "$T/containerd/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = "$ADDR"
+
+[ttrpc]
+  address = "$ADDR.ttrpc"
+EOF
+        sed -e '/^version = 3$/d' \
+            -e "s|\"/run/overlaysnap/overlaysnap.sock\"|\"$SOCK\"|" \
+            -e "s|\"/var/lib/overlaysnap\"|\"$ROOT\"|" \
+            -e "s|snapshotter = \"overlaysnap\"|snapshotter = \"$snap\"|" \
+            "$here/containerd2.toml"
+    } >"$T/containerd.toml"
+fi
 sed 's/^/    /' "$T/containerd.toml"
 
 # Whether process $1 holds a listening unix socket (from /proc: its fds, /proc/net/unix).
@@ -547,6 +608,11 @@ start_daemon
 start_containerd
 expect_eq "containerd loaded the $snap snapshotter" "ok" \
     "$(C plugins ls | awk -v s="$snap" '$1 == "io.containerd.snapshotter.v1" && $2 == s { print $NF }')"
+if [ "$major" = 2 ]; then
+    # The CRI image service fails to load when its `snapshotter` names no snapshotter.
+    expect_eq "containerd 2.x loaded the CRI image service (snapshotter = \"$snap\")" "ok" \
+        "$(C plugins ls | awk '$1 == "io.containerd.cri.v1" && $2 == "images" { print $NF }')"
+fi
 wait_reachable
 
 log "pass 1: import, run, write, remove, GC, check"
