@@ -21,6 +21,9 @@
 #   3. a many-layer image (E2E_MANY_LAYERS, default 140) imports and runs.
 #   4. kill -9 of the daemon in the middle of that import: restarted, the import is
 #      retried and succeeds, the container runs, and GC + cleanup still leave nothing.
+#   5. (containerd 2.x) containers in a user namespace (`ctr run --remap-labels --uidmap
+#      0:100000:65536 --gidmap …`) on the 3-layer and the many-layer image: ID-mapped
+#      mounts, no chowned copy; see userns_container.
 #
 # Environment: E2E_CONTAINERD (1: the containerd on PATH, installed from Debian when
 # missing, must be 1.x; 2: Debian sid's containerd 2.x from fetch-containerd2.sh, cached in
@@ -150,6 +153,7 @@ on_exit() {
             kill -KILL "$pid" 2>/dev/null
         done
         for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+        unmount_idmapped
         if [ -n "$(mounts_under)" ]; then
             say "still mounted under $T, not removing it:"
             mounts_under
@@ -224,6 +228,9 @@ say "overlaysnap:  $cli_bin"
 
 T=$(mktemp -d "${E2E_TMPDIR:-/tmp}/overlaysnap-e2e.XXXXXX")
 chmod 711 "$T"
+# containerd's root and state: a container in a user namespace (host IDs 100000…) must
+# reach its rootfs under state/ (as under /run/containerd, 0711).
+mkdir -m 711 "$T/containerd"
 ROOT=$T/overlaysnap # the daemon's root
 SOCK=$T/overlaysnap.sock
 ADDR=$T/containerd.sock
@@ -697,6 +704,85 @@ run_probe "$refN" "$many_layers" "e2e-$$-p5"
 remove_image "$refN"
 stop_daemon
 check_root_empty
+
+# userns_container REF LAYERS ID: a kept container in a user namespace (host IDs 100000…)
+# on ID-mapped mounts (`remap-ids`): inside, the image's files belong to root; on the host,
+# the committed layers keep theirs, no chowned copy of the image was committed, and what the
+# container creates lands in its upper dir owned by 100000.
+userns_map=0:100000:65536
+userns_container() {
+    local ref=$1 layers=$2 id=$3 before after out upper lower base
+    before=$(snap_ls | awk '$3 == "Committed"' | wc -l)
+    out=$(C run --snapshotter "$snap" --remap-labels --uidmap "$userns_map" \
+        --gidmap "$userns_map" "$ref" "$id" sh -c \
+        'cat /proc/self/uid_map /proc/self/gid_map | tr -s " " | sed "s/^ //"
+         stat -c "%n %u:%g" / /bin/busybox /etc/e2e/layer1 /etc/e2e/top /data/dir/new.txt
+         echo "uid $(id -u) gid $(id -g)"
+         echo created > /created && mkdir /made && stat -c "%n %u:%g" /created /made' \
+        2>"$T/userns.err") || true
+    if [ -s "$T/userns.err" ]; then sed 's/^/    ctr stderr: /' "$T/userns.err"; fi
+    expect_eq "userns container $id ($layers layers): mapped, the image's files owned by root inside" \
+        "0 100000 65536
+0 100000 65536
+/ 0:0
+/bin/busybox 0:0
+/etc/e2e/layer1 0:0
+/etc/e2e/top 0:0
+/data/dir/new.txt 0:0
+uid 0 gid 0
+/created 0:0
+/made 0:0" "$out"
+    after=$(snap_ls | awk '$3 == "Committed"' | wc -l)
+    expect_eq "no chowned copy of the image: still $before committed snapshots" "$before" "$after"
+    expect_eq "no -remap snapshot" "" "$(snap_ls | awk '$1 ~ /-remap$/')"
+    expect_eq "the container's snapshot carries the mapping labels (Stat)" \
+        "$userns_map $userns_map" \
+        "$(S info "$id" | jq -r '.Labels // .labels | "\(.["containerd.io/snapshot/uidmapping"]) \(.["containerd.io/snapshot/gidmapping"])"')"
+    out=$(S mounts /mnt "$id")
+    if grep -q -- "-o uidmap=$userns_map,gidmap=$userns_map,.*upperdir=" <<<"$out"; then
+        ok "its mount starts with uidmap=$userns_map,gidmap=$userns_map"
+    else
+        fail "its mount starts with uidmap=$userns_map,gidmap=$userns_map" "$out"
+    fi
+    upper=$(grep -o 'upperdir=[^,]*' <<<"$out" | cut -d= -f2)
+    lower=$(grep -o 'lowerdir=[^,]*' <<<"$out" | cut -d= -f2)
+    base=${lower##*:}
+    expect_eq "on the host, what the container created is owned by 100000 in its upper dir" \
+        "created 100000:100000 100000:100000" \
+        "$(cat "$upper/created" 2>&1) $(stat -c %u:%g "$upper/created" "$upper/made" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+    expect_eq "on the host, the committed base layer keeps its owners ($base)" \
+        "0:0 0:0" "$(stat -c %u:%g "$base/bin/busybox" "$base/etc/e2e/layer1" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+    expect_eq "$(wc -w <<<"${lower//:/ }") lower layers" "$((layers))" "$(wc -w <<<"${lower//:/ }")"
+    remove_container "$id"
+    unmount_idmapped
+}
+# containerd 2.1's mount code ID-maps the lower layers' common directory at
+# /tmp/ovl-idmapped*, mounts the overlay and unmounts it again; with many layers (the
+# compacted lowerdir path) that unmount sometimes fails as busy and the mount stays (seen
+# with containerd's own overlayfs snapshotter as well: 1 run in 6 on the 140-layer image).
+# Not overlaysnap's to check: report and unmount those of this run's roots.
+unmount_idmapped() {
+    local m
+    for m in $(awk -v t="$T/" 'index($4, t) == 1 && $5 ~ "^/tmp/ovl-idmapped" { print $5 }' \
+        /proc/self/mountinfo); do
+        say "    note: containerd left $m mounted; unmounting it"
+        umount "$m" && rmdir "$m"
+    done
+}
+
+if [ "$major" = 2 ]; then
+    log "pass 5 (containerd 2.x): user namespaces on ID-mapped mounts (remap-ids), no chown"
+    start_daemon
+    wait_reachable "after a restart"
+    must "import $ref3" C images import --snapshotter "$snap" "$img3"
+    must "import $refN" C images import --snapshotter "$snap" "$imgN"
+    userns_container "$ref3" 3 "e2e-$$-u1"
+    userns_container "$refN" "$many_layers" "e2e-$$-u2"
+    must "ctr images rm $ref3" C images rm "$ref3"
+    remove_image "$refN"
+    stop_daemon
+    check_root_empty
+fi
 
 log "stop containerd"
 stop_pid "$containerd_pid" 15

@@ -14,7 +14,7 @@ mod query;
 
 use super::info::{Timestamp, Usage};
 use super::kind::Kind;
-use super::labels::{validate_labels, Labels};
+use super::labels::{validate_labels, IdMap, Labels};
 use crate::error::{Error, Result};
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,8 @@ pub struct MountPlan {
     pub kind: Kind,
     /// Ids of the parent chain, nearest parent first.
     pub parents: Vec<u64>,
+    /// The ID mappings of the snapshot's labels, for ID-mapped mounts (empty: none).
+    pub idmap: IdMap,
 }
 
 /// The whole snapshot state. Pure: no I/O, clock, randomness or locks.
