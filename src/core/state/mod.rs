@@ -50,7 +50,10 @@ pub struct Snapshot {
     pub kind: Kind,
     /// The parent's name. Invariant: the parent exists and is Committed.
     pub parent: Option<String>,
-    /// User labels. Invariant: no empty values.
+    /// User labels. Invariant: no empty values. The ID-mapping labels of a snapshot that
+    /// [`State::decide`] let in parse ([`crate::core::labels::IdMap::from_labels`]); a
+    /// replayed record is not checked for them, and a mount plan of a malformed one is
+    /// InvalidArgument.
     pub labels: Labels,
     /// Creation (for Committed: commit) time.
     pub created: Timestamp,
