@@ -348,16 +348,21 @@ fn the_container_root_of_a_mapping_is_the_host_owner_of_its_fs() {
     assert_eq!(map("", ""), None);
 }
 
-/// Through the whole snapshotter, on real directories (root only: chown): Prepare with the
-/// mapping labels returns the mounts with `uidmap=`/`gidmap=` and gives the new `fs` to the
-/// container's root; Mounts answers the same; without labels the parent's owner stays.
+/// Through the whole snapshotter with `remap_ids` on, on real directories (root only:
+/// chown): Prepare with the mapping labels returns the mounts with `uidmap=`/`gidmap=` and
+/// gives the new `fs` to the container's root; Mounts answers the same; without labels the
+/// parent's owner stays.
 #[test]
 fn prepare_with_a_mapping_chowns_only_the_new_fs_and_mounts_with_the_maps() {
     if !layout_support::root_or_skip("prepare_with_a_mapping") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let sn = overlaysnap::Snapshotter::open(dir.path().join("root"), Default::default()).unwrap();
+    let options = overlaysnap::Options {
+        remap_ids: true,
+        ..Default::default()
+    };
+    let sn = overlaysnap::Snapshotter::open(dir.path().join("root"), options).unwrap();
     sn.prepare("extract", None, Labels::new()).unwrap();
     sn.commit("base", "extract", Labels::new()).unwrap();
     let labels: Labels = [
@@ -406,5 +411,46 @@ fn prepare_with_a_mapping_chowns_only_the_new_fs_and_mounts_with_the_maps() {
     let bad: Labels = [(UID_MAPPING_LABEL.to_owned(), "0:100000".to_owned())].into();
     let err = sn.prepare("bad", Some("base"), bad).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(sn.stat("bad").is_err());
+    assert_eq!(sn.stat("bad").unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+/// With `remap_ids` off (the default, as containerd's overlay snapshotter without the
+/// `remap-ids` capability), the mapping labels are validated and stored but mount nothing
+/// and chown nothing: containerd then makes a chowned copy itself, which must not be
+/// mapped a second time.
+#[test]
+fn without_remap_ids_the_labels_mount_nothing() {
+    if !layout_support::root_or_skip("without_remap_ids") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sn = overlaysnap::Snapshotter::open(dir.path().join("root"), Default::default()).unwrap();
+    sn.prepare("extract", None, Labels::new()).unwrap();
+    sn.commit("base", "extract", Labels::new()).unwrap();
+    let labels: Labels = [
+        (UID_MAPPING_LABEL.to_owned(), "0:100000:65536".to_owned()),
+        (GID_MAPPING_LABEL.to_owned(), "0:200000:65536".to_owned()),
+    ]
+    .into();
+    let mounts = sn.prepare("ctr", Some("base"), labels.clone()).unwrap();
+    assert_eq!(mounts, sn.mounts("ctr").unwrap());
+    assert!(
+        !mounts[0].options.iter().any(|o| o.contains("map=")),
+        "{:?}",
+        mounts[0].options
+    );
+    let upper = mounts[0]
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(upper).unwrap();
+    assert_eq!((md.uid(), md.gid()), (0, 0));
+    assert_eq!(sn.stat("ctr").unwrap().labels, labels);
+    let bad: Labels = [(UID_MAPPING_LABEL.to_owned(), "0:100000".to_owned())].into();
+    assert_eq!(
+        sn.prepare("bad", Some("base"), bad).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 }

@@ -8,6 +8,8 @@
 //! checkpoint_every = 100000    # records between automatic checkpoints; 0 never
 //! metrics_address = "127.0.0.1:9311"  # serve GET /metrics here (host:port or a unix
 //!                                     # socket path); absent: no metrics
+//! remap_ids = false            # mount ID-mapping labels (uidmap=/gidmap=): only with the
+//!                              # proxy plugin's capabilities = ["remap-ids", …]
 //! ```
 //!
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
@@ -56,6 +58,8 @@ pub struct Config {
     pub checkpoint_every: u64,
     /// Where to serve metrics ([`crate::metrics`]); `None`: no metrics.
     pub metrics_address: Option<MetricsAddress>,
+    /// [`Options::remap_ids`].
+    pub remap_ids: bool,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             journal: Journal::default(),
             checkpoint_every: o.checkpoint_every,
             metrics_address: None,
+            remap_ids: o.remap_ids,
         }
     }
 }
@@ -94,6 +99,7 @@ impl Config {
             journal: self.journal.backend(),
             checkpoint_every: self.checkpoint_every,
             journal_observer: None,
+            remap_ids: self.remap_ids,
         }
     }
 }
@@ -103,13 +109,14 @@ mod tests {
     use super::*;
 
     /// What options say, the journal by its name (backends are not comparable).
-    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64) {
+    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64, bool) {
         (
             o.sync_remove,
             o.upperdir_label,
             o.mount_options.clone(),
             o.journal.name().to_owned(),
             o.checkpoint_every,
+            o.remap_ids,
         )
     }
 
@@ -123,7 +130,7 @@ mod tests {
     fn every_key_reaches_the_options() {
         let config = Config::parse(
             "sync_remove = true\nupperdir_label = true\nmount_options = [\"volatile\"]\n\
-             journal = \"memory\"\ncheckpoint_every = 7\n",
+             journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n",
         )
         .unwrap();
         let expected = Options {
@@ -133,6 +140,7 @@ mod tests {
             journal: Arc::new(MemoryBackend),
             checkpoint_every: 7,
             journal_observer: None,
+            remap_ids: true,
         };
         assert_eq!(fields(&config.options()), fields(&expected));
     }

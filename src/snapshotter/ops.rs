@@ -7,7 +7,7 @@
 use super::pipeline::{replaced, Relied};
 use super::{Snapshotter, UPPERDIR_LABEL};
 use crate::core::labels::IdMap;
-use crate::core::{Command, Filter, Info, Kind, Labels, Record, Timestamp, Usage};
+use crate::core::{Command, Filter, Info, Kind, Labels, MountPlan, Record, Timestamp, Usage};
 use crate::error::{Error, Result};
 use crate::fs::Mount;
 use crate::layout::Owner;
@@ -68,10 +68,13 @@ impl Snapshotter {
         let (Command::Prepare { labels, .. } | Command::View { labels, .. }) = &cmd else {
             unreachable!("create builds a Prepare or a View")
         };
-        // In a user namespace (ID-mapping labels, which decide let through), the
-        // container's root owns `fs`, as in containerd's overlay snapshotter; otherwise
-        // the parent's owner does.
-        let mapped_root = IdMap::from_labels(labels)?.root();
+        // In a user namespace (ID-mapping labels, which decide let through, and
+        // `remap_ids` on), the container's root owns `fs`, as in containerd's overlay
+        // snapshotter; otherwise the parent's owner does.
+        let mapped_root = match self.options.remap_ids {
+            true => IdMap::from_labels(labels)?.root(),
+            false => None,
+        };
         let prepared = match mapped_root {
             Some((uid, gid)) => Ok(Some(Owner { uid, gid })),
             None => parent_id
@@ -93,14 +96,26 @@ impl Snapshotter {
             }
             state.plan_for_new(kind, record.id(), parent, labels)
         })?;
-        self.layout.mounts(&plan)
+        self.layout.mounts(&self.remapped(plan))
     }
 
     /// containerd's Mounts: the mounts of the Active or View snapshot `key`.
     pub fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
         self.check_open()?;
         let plan = self.visible.read().mounts_plan(key)?;
-        self.layout.mounts(&plan)
+        self.layout.mounts(&self.remapped(plan))
+    }
+
+    /// `plan` as mounted: its ID mappings only when [`Options::remap_ids`] is on (as
+    /// containerd's overlay snapshotter maps only when it offers `remap-ids`); otherwise
+    /// the labels are kept but mount nothing.
+    ///
+    /// [`Options::remap_ids`]: super::Options::remap_ids
+    fn remapped(&self, mut plan: MountPlan) -> MountPlan {
+        if !self.options.remap_ids {
+            plan.idmap = IdMap::default();
+        }
+        plan
     }
 
     /// containerd's Commit: the Active snapshot `key` becomes the Committed snapshot

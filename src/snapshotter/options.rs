@@ -27,6 +27,14 @@ pub struct Options {
     /// Take a checkpoint after this many records, so recovery replays at most about this
     /// many; 0 never checkpoints automatically.
     pub checkpoint_every: u64,
+    /// Mount snapshots that carry containerd's ID-mapping labels
+    /// (`containerd.io/snapshot/uidmapping`, `…/gidmapping`) with `uidmap=`/`gidmap=`,
+    /// owned by the container's root: containerd 2.x's `remap-ids`. Turn it on only
+    /// together with the proxy plugin's `capabilities = ["remap-ids", "only-remap-ids"]`:
+    /// without the capability containerd makes a chowned copy of the image, which must
+    /// then not be mapped again. Off (the default), the labels are stored and validated
+    /// but mount nothing, as containerd's overlay snapshotter without `remap-ids`.
+    pub remap_ids: bool,
     /// Told of every flush of the journal (batch size, write and sync times), for metrics;
     /// see [`Observer`]. `None` (the default) costs one branch per flush.
     pub journal_observer: Option<Arc<dyn Observer>>,
@@ -40,6 +48,7 @@ impl Default for Options {
             mount_options: Vec::new(),
             journal: Arc::new(LogBackend),
             checkpoint_every: 100_000,
+            remap_ids: false,
             journal_observer: None,
         }
     }

@@ -376,7 +376,14 @@ start_daemon() {
     local i
     if [ "$baseline" = 1 ]; then return 0; fi
     daemon_runs=$((daemon_runs + 1))
-    "$daemon_bin" --root "$ROOT" --address "$SOCK" --name overlaysnap \
+    # containerd 2.x's config declares `remap-ids`, so the daemon maps ID-mapping labels
+    # (remap_ids); 1.x knows no such capability and gets the defaults.
+    local config=()
+    if [ "$want_major" = 2 ]; then
+        printf 'remap_ids = true\n' >"$T/overlaysnapd.toml"
+        config=(--config "$T/overlaysnapd.toml")
+    fi
+    "$daemon_bin" --root "$ROOT" --address "$SOCK" --name overlaysnap "${config[@]}" \
         --log-level "${E2E_LOG_LEVEL:-info}" >>"$T/overlaysnapd.log" 2>&1 &
     daemon_pid=$!
     for ((i = 0; i < 300; i++)); do
