@@ -3,16 +3,21 @@
 //!   `fdatasync` loop on the same disk (goals: one writer within 1.3x of the raw loop, 16
 //!   writers at least 8x one writer);
 //! - recovery (open) of 1 000 000 records, without and with a checkpoint (goal: < 1 s);
-//! - checkpoint time for 100 000 snapshots (the size is printed).
+//! - checkpoint time for 100 000 snapshots (the size is printed);
+//! - the flush observer's cost (metrics): one writer's appends with no observer and with
+//!   one, one after the other in the same run, on the disk and on tmpfs (`/dev/shm`, where
+//!   `fdatasync` does nothing, so the observer's clock reads weigh the most there).
 //!
 //! Sample sizes and times are small so the whole run takes a few minutes.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use overlaysnap::core::{Command, Kind, Labels, Record, State, Timestamp, Usage};
-use overlaysnap::journal::{checkpoint_file, codec, frame, Journal, LogJournal};
+use overlaysnap::journal::{checkpoint_file, codec, frame, Flush, Journal, LogJournal, Observer};
 use parking_lot::Mutex;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn temp_dir() -> tempfile::TempDir {
@@ -307,5 +312,55 @@ fn checkpoint(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends, recovery, checkpoint);
+/// An observer as cheap as a metrics one: it adds each flush to atomic sums.
+#[derive(Debug, Default)]
+struct Sums {
+    records: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Observer for Sums {
+    fn flushed(&self, flush: &Flush) {
+        self.records.fetch_add(flush.records, Ordering::Relaxed);
+        let nanos = (flush.write + flush.sync).as_nanos() as u64;
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+fn observer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("observer");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(1));
+    for (disk, under) in [("disk", "/var/tmp"), ("tmpfs", "/dev/shm")] {
+        // Both journals first, then their benches in turn: one run, same conditions.
+        let dirs: Vec<_> = (0..2)
+            .map(|_| {
+                tempfile::Builder::new()
+                    .prefix("overlaysnap-bench-")
+                    .tempdir_in(under)
+                    .unwrap()
+            })
+            .collect();
+        let plain = LogJournal::open_dir(dirs[0].path()).unwrap().0;
+        let mut observed = LogJournal::open_dir(dirs[1].path()).unwrap().0;
+        let sums = Arc::new(Sums::default());
+        observed.observe(sums.clone());
+        for (name, journal) in [("none", &plain), ("set", &observed)] {
+            let mut id = 0;
+            group.bench_function(BenchmarkId::new(disk, name), |b| {
+                b.iter(|| {
+                    id += 1;
+                    journal.append(&[created(id)]).unwrap();
+                })
+            });
+        }
+        assert!(sums.records.load(Ordering::Relaxed) > 0);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, appends, recovery, checkpoint, observer);
 criterion_main!(benches);

@@ -10,9 +10,10 @@
 //! for the opening of the pre-state, for sequences on a fresh root (its creation and first
 //! opening included), for a fixed number of longer random sequences (a seeded generator),
 //! after a process killed at every point of a first opening, with power losses that keep
-//! every unsynced name ([`SimFs::crash_keeping_names`]), and with a second power loss at
-//! every crash point of the recovery. After each crash the snapshotter is reopened on the
-//! durable image with [`Snapshotter::open_with_fs`]
+//! every unsynced name ([`SimFs::crash_keeping_names`]), with power losses that tear the
+//! last unsynced write of each file ([`SimFs::crash_tearing`]: torn journal frames), and
+//! with a second power loss at every crash point of the recovery. After each crash the
+//! snapshotter is reopened on the durable image with [`Snapshotter::open_with_fs`]
 //! (recovery and reconciliation as in production) and must show:
 //! - the state of the reference model (`overlaysnap-model`) after some prefix of the issued
 //!   operations that holds every acknowledged one, and no damage;
@@ -22,6 +23,12 @@
 //!   the directory of a lost record survived);
 //! - after one Cleanup, exactly the live ids in `ROOT/snapshots` (no `new-*`, `rm-*` or
 //!   orphan) and only live, resolvable links in `ROOT/l`.
+//!
+//! Each exploration asserts a floor on its number of crash states (a little below the
+//! count measured when it was set), and that some of its power losses lost something: a
+//! crash image that differs from the disk the same calls leave without a crash (a killed
+//! process must lose nothing). The tearing exploration asserts that some reopenings
+//! truncated a torn journal tail.
 
 use overlaysnap::core::{Kind, Labels};
 use overlaysnap::fs::{FileKind, FileSystem, SimFs};
@@ -394,7 +401,10 @@ fn crash_state(
 ) -> Result<(u64, Tally), String> {
     let run = run(start, options, ops, k, trace)?;
     let image = (start.power_loss)(&run.fs);
-    let tally = check_recovered(&image, options, &run.allowed).map_err(|e| run.explain(e, k))?;
+    let lost = lost_something(&run.fs, &image);
+    let mut tally =
+        check_recovered(&image, options, &run.allowed).map_err(|e| run.explain(e, k))?;
+    tally.lost += u64::from(lost);
     Ok((run.calls, tally))
 }
 
@@ -424,13 +434,26 @@ fn explore_recovery(start: &Start, options: &Options, ops: &[Op]) -> Tally {
                 Err(_) => {}
             }
             let again = (start.power_loss)(&recovering);
+            let lost = lost_something(&recovering, &again);
             match check_recovered(&again, options, &first.allowed) {
-                Ok(t) => tally += t,
+                Ok(t) => {
+                    tally += t;
+                    tally.lost += u64::from(lost);
+                }
                 Err(e) => fail(k, j, e),
             }
         }
     }
     tally
+}
+
+/// Whether the crashes of an exploration must have lost something unsynced (power losses:
+/// else the simulator forgot nothing and the exploration proved nothing) or nothing (a
+/// killed process: the kernel keeps everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Losses {
+    Some,
+    None,
 }
 
 /// What the crash states of an exploration showed.
@@ -444,6 +467,28 @@ struct Tally {
     unissued: usize,
     /// Crash states in which the operation in flight survived.
     in_flight_kept: u64,
+    /// Crash states whose disk differs from the one the same calls leave without a crash
+    /// (see [`lost_something`]): the crash lost (or tore) something not yet durable.
+    lost: u64,
+    /// Crash states whose reopening truncated a torn tail of the journal.
+    torn: u64,
+}
+
+impl Tally {
+    /// Asserts that the exploration saw at least `floor` crash states (a little below
+    /// what it sees now: fewer means crash points went missing) and lost what `losses`
+    /// says.
+    fn check(&self, floor: u64, losses: Losses) {
+        assert!(
+            self.states >= floor,
+            "explored {} crash states, fewer than the {floor} expected",
+            self.states
+        );
+        match losses {
+            Losses::Some => assert!(self.lost > 0, "no crash lost anything: {self}"),
+            Losses::None => assert_eq!(self.lost, 0, "a killed process lost something"),
+        }
+    }
 }
 
 impl std::ops::AddAssign for Tally {
@@ -452,6 +497,8 @@ impl std::ops::AddAssign for Tally {
         self.recreated += other.recreated;
         self.unissued += other.unissued;
         self.in_flight_kept += other.in_flight_kept;
+        self.lost += other.lost;
+        self.torn += other.torn;
     }
 }
 
@@ -459,9 +506,10 @@ impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} crash states (the operation in flight survived in {}; reopening re-created \
+            "{} crash states (the crash lost something unsynced in {}; the operation in \
+             flight survived in {}; reopening truncated a torn journal tail in {}, re-created \
              {} directories and deleted {} of unissued ids)",
-            self.states, self.in_flight_kept, self.recreated, self.unissued
+            self.states, self.lost, self.in_flight_kept, self.torn, self.recreated, self.unissued
         )
     }
 }
@@ -562,7 +610,45 @@ fn check_recovered(
         recreated: report.recreated.len(),
         unissued: report.unissued.len(),
         in_flight_kept: u64::from(matched > 0),
+        lost: 0,
+        torn: u64::from(report.torn_tail.is_some()),
     })
+}
+
+/// Everything on a disk, by path: kind, mode, owner, and a file's contents or a link's
+/// target.
+type Image = BTreeMap<PathBuf, (FileKind, u32, u32, u32, Vec<u8>)>;
+
+/// Everything on `fs` (read on a copy, so that `fs` counts no calls).
+fn image_of(fs: &SimFs) -> Image {
+    let fs = fs.restart();
+    let mut out = Image::new();
+    let mut todo = vec![PathBuf::from("/")];
+    while let Some(dir) = todo.pop() {
+        for name in fs.read_dir(&dir).expect("list a directory") {
+            let path = dir.join(name);
+            let md = fs.symlink_metadata(&path).expect("stat an entry");
+            let body = match md.kind {
+                FileKind::Dir => {
+                    todo.push(path.clone());
+                    Vec::new()
+                }
+                FileKind::Symlink => {
+                    let target = fs.read_link(&path).expect("read a link");
+                    target.into_os_string().into_encoded_bytes()
+                }
+                _ => fs.read_file(&path).expect("read a file"),
+            };
+            out.insert(path, (md.kind, md.mode, md.uid, md.gid, body));
+        }
+    }
+    out
+}
+
+/// Whether the disk `after` a crash differs from `fs`, the disk the same calls leave
+/// without one: what a simulator that forgot nothing would never show.
+fn lost_something(fs: &SimFs, after: &SimFs) -> bool {
+    image_of(fs) != image_of(after)
 }
 
 /// The id directory's name of the layer directory `upper` (`ROOT/snapshots/<id>/fs`).
@@ -725,6 +811,7 @@ fn every_crash_point_of_every_short_sequence() {
         alphabet.len(),
         started.elapsed()
     );
+    states.check(30_800, Losses::Some);
 }
 
 #[test]
@@ -739,6 +826,7 @@ fn every_crash_point_from_a_fresh_root() {
         sequences.len(),
         started.elapsed()
     );
+    states.check(5_000, Losses::Some);
 }
 
 /// `start` with power losses that keep every name change (see
@@ -763,7 +851,7 @@ fn killed(start: Start) -> Start {
 
 /// Every crash point of every sequence of up to 2 operations, from the pre-state and
 /// from a fresh disk, each turned by `how` into another kind of crash (`what` says which).
-fn explore_two_op_sequences(how: fn(Start) -> Start, what: &str) {
+fn explore_two_op_sequences(how: fn(Start) -> Start, what: &str) -> Tally {
     let started = Instant::now();
     let options = options();
     let pre = how(pre_state(&options, false));
@@ -780,16 +868,39 @@ fn explore_two_op_sequences(how: fn(Start) -> Start, what: &str) {
         jobs.len(),
         started.elapsed()
     );
+    states
 }
 
 #[test]
 fn every_kill_point_of_every_two_op_sequence() {
-    explore_two_op_sequences(killed, "the process killed instead of a power loss");
+    explore_two_op_sequences(killed, "the process killed instead of a power loss")
+        .check(2_700, Losses::None);
 }
 
 #[test]
 fn every_crash_point_of_every_two_op_sequence_when_names_survive() {
-    explore_two_op_sequences(keeping_names, "unsynced names surviving the power loss");
+    explore_two_op_sequences(keeping_names, "unsynced names surviving the power loss")
+        .check(2_700, Losses::Some);
+}
+
+/// `start` with power losses that tear the last unsynced write of each file (see
+/// [`SimFs::crash_tearing`]): a journal append cut in the middle of a frame.
+fn tearing(start: Start) -> Start {
+    Start {
+        what: format!("{}, the last unsynced writes torn", start.what),
+        power_loss: SimFs::crash_tearing,
+        ..start
+    }
+}
+
+#[test]
+fn every_crash_point_of_every_two_op_sequence_when_writes_tear() {
+    let states = explore_two_op_sequences(tearing, "the last unsynced writes torn");
+    states.check(2_700, Losses::Some);
+    assert!(
+        states.torn > 0,
+        "no crash state tore a journal frame: {states}"
+    );
 }
 
 #[test]
@@ -818,6 +929,7 @@ fn every_crash_point_of_the_recovery_after_every_crash_point_of_one_operation() 
          loss at every crash point of the recovery, in {:.1?}",
         started.elapsed()
     );
+    states.check(6_600, Losses::Some);
 }
 
 /// A seeded xorshift64* generator: the random sequences are the same on every run.
@@ -920,6 +1032,7 @@ fn every_crash_point_of_random_longer_sequences() {
          {RANDOM_LENGTH:?} operations ({ops_total} in all) in {:.1?}",
         started.elapsed()
     );
+    states.check(8_600, Losses::Some);
 }
 
 /// A process killed at every point of the first opening of a fresh root (the machine
@@ -947,6 +1060,7 @@ fn every_kill_of_the_first_open_then_every_crash_point() {
         calls + 1,
         started.elapsed()
     );
+    states.check(1_300, Losses::Some);
 }
 
 /// The disk after a process that opened `fresh` was killed right after call `k`.

@@ -44,3 +44,21 @@ fn a_missing_directory_is_an_io_error() {
     assert_eq!(err.kind(), ErrorKind::Io);
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+/// The private directories a new root gets (`snapshots`, `l`) keep their 0700 through a
+/// power loss: their mode is synced with the directories themselves, not only their names
+/// (which the journal's opening makes durable).
+#[test]
+fn the_private_directories_keep_their_mode_through_a_power_loss() {
+    use overlaysnap::fs::{FileSystem, SimFs};
+    use overlaysnap::{Options, Snapshotter};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    let disk = SimFs::new();
+    drop(Snapshotter::open_with_fs(Arc::new(disk.clone()), "/root", Options::default()).unwrap());
+    let after = disk.crash();
+    for dir in ["/root/snapshots", "/root/l"] {
+        assert_eq!(after.metadata(Path::new(dir)).unwrap().mode, 0o700, "{dir}");
+    }
+}

@@ -6,11 +6,14 @@
 //! mount_options = []           # appended to every overlay mount
 //! journal = "log"              # "log" (durable) or "memory" (lost at exit)
 //! checkpoint_every = 100000    # records between automatic checkpoints; 0 never
+//! metrics_address = "127.0.0.1:9311"  # serve GET /metrics here (host:port or a unix
+//!                                     # socket path); absent: no metrics
 //! ```
 //!
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
 //! key is an error, so a typo is not silently ignored.
 
+use crate::metrics::MetricsAddress;
 use overlaysnap::{Backend, LogBackend, MemoryBackend, Options};
 use serde::Deserialize;
 use std::path::Path;
@@ -51,6 +54,8 @@ pub struct Config {
     pub journal: Journal,
     /// [`Options::checkpoint_every`].
     pub checkpoint_every: u64,
+    /// Where to serve metrics ([`crate::metrics`]); `None`: no metrics.
+    pub metrics_address: Option<MetricsAddress>,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             mount_options: o.mount_options,
             journal: Journal::default(),
             checkpoint_every: o.checkpoint_every,
+            metrics_address: None,
         }
     }
 }
@@ -87,6 +93,7 @@ impl Config {
             mount_options: self.mount_options.clone(),
             journal: self.journal.backend(),
             checkpoint_every: self.checkpoint_every,
+            journal_observer: None,
         }
     }
 }
@@ -125,8 +132,29 @@ mod tests {
             mount_options: vec!["volatile".into()],
             journal: Arc::new(MemoryBackend),
             checkpoint_every: 7,
+            journal_observer: None,
         };
         assert_eq!(fields(&config.options()), fields(&expected));
+    }
+
+    #[test]
+    fn the_metrics_address_is_parsed_and_a_bad_one_refused_with_the_key() {
+        assert_eq!(Config::parse("").unwrap().metrics_address, None);
+        let config = Config::parse("metrics_address = \"127.0.0.1:9311\"").unwrap();
+        assert_eq!(
+            config.metrics_address,
+            Some(MetricsAddress::Tcp("127.0.0.1:9311".into()))
+        );
+        let config = Config::parse("metrics_address = \"/run/m.sock\"").unwrap();
+        assert_eq!(
+            config.metrics_address,
+            Some(MetricsAddress::Unix("/run/m.sock".into()))
+        );
+        let err = Config::parse("metrics_address = \"9311\"").unwrap_err();
+        assert!(
+            err.contains("metrics_address") && err.contains("host:port"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The daemon's life: open the snapshotter, bind the socket, serve until SIGTERM or
-//! SIGINT, then stop accepting, let in-flight calls finish (at most [`GRACE`]), write a
-//! checkpoint, close the snapshotter and remove the socket.
+//! The daemon's life: bind the metrics address (when configured), open the snapshotter,
+//! bind the socket, serve until SIGTERM or SIGINT, then stop accepting, let in-flight
+//! calls finish (at most [`GRACE`]), write a checkpoint, close the snapshotter and remove
+//! the sockets. Under systemd ([`systemd`]) it serves on the socket systemd passes, if
+//! any, and notifies readiness and stopping.
 //!
 //! Served on the socket: containerd's Snapshots (through a [`Published`] snapshotter whose
 //! [`Hub`] feeds the admin service's Events), overlaysnapd's Admin, and the standard
@@ -10,13 +12,15 @@ use crate::admin::AdminService;
 use crate::api::overlaysnap::admin::v1::admin_server::AdminServer;
 use crate::api::snapshots_server::SnapshotsServer;
 use crate::linger::{Lingerer, LINGER};
+use crate::metrics::{JournalMetrics, Metrics, MetricsAddress, MetricsListener};
 use crate::service::SnapshotService;
 use crate::socket;
+use crate::systemd;
 use overlaysnap::service::{Hub, Published, Router};
 use overlaysnap::{Options, Snapshotter};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// How long in-flight calls may run on after a stop signal; with the lingering close
@@ -37,6 +41,8 @@ pub struct Settings {
     pub name: String,
     /// The snapshotter's options.
     pub options: Options,
+    /// Where to serve metrics; `None`: no metrics ([`crate::metrics`]).
+    pub metrics: Option<MetricsAddress>,
 }
 
 /// Any error that stops the daemon.
@@ -49,23 +55,45 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 
+    // A socket systemd passed is taken first; it queues connections during recovery.
+    let inherited = systemd::inherited_listener()?;
+    // Metrics: bound before recovery, so that a bad address stops the start at once.
+    let metrics_listener = match &settings.metrics {
+        Some(address) => Some(MetricsListener::bind(address).await?),
+        None => None,
+    };
+    let journal_metrics = metrics_listener.as_ref().map(|_| JournalMetrics::default());
+
     let journal = settings.options.journal.name().to_owned();
-    let (root, options) = (settings.root.clone(), settings.options.clone());
+    let (root, mut options) = (settings.root.clone(), settings.options.clone());
+    if let Some(observer) = &journal_metrics {
+        options.journal_observer = Some(Arc::new(observer.clone()));
+    }
+    let opening = Instant::now();
     let snapshotter = tokio::task::spawn_blocking(move || Snapshotter::open(root, options))
         .await?
         .map_err(|e| format!("opening snapshotter at {}: {e}", settings.root.display()))?;
+    let recovery = opening.elapsed();
     let snapshotter = Arc::new(snapshotter);
+    let metrics =
+        journal_metrics.map(|j| Arc::new(Metrics::new(&j, recovery, Arc::clone(&snapshotter))));
 
     // Logged before the socket appears, so that whoever sees the socket finds the line.
+    let activated = inherited.as_ref().map(|(_, path)| path.clone());
     tracing::info!(
         root = %settings.root.display(),
-        socket = %settings.address.display(),
+        socket = %activated.as_ref().unwrap_or(&settings.address).display(),
+        activated = activated.is_some(),
         name = %settings.name,
         journal,
         snapshots = snapshotter.open_report().snapshots,
         "overlaysnapd starting"
     );
-    let (listener, socket_file) = socket::bind(&settings.address)?;
+    // An inherited socket is the socket unit's: its file stays at stop.
+    let (listener, socket_file) = match inherited {
+        Some((listener, _)) => (listener, None),
+        None => socket::bind(&settings.address).map(|(l, file)| (l, Some(file)))?,
+    };
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
     // Served through containerd's internal service, whose events the admin service streams.
@@ -73,7 +101,17 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     let published = Published::new(snapshotter.clone(), hub.clone());
     let mut router = Router::new();
     router.register(settings.name.clone(), Arc::new(published))?;
-    let service = SnapshotsServer::new(SnapshotService::new(Arc::new(router)));
+    let mut service = SnapshotService::new(Arc::new(router));
+    if let Some(metrics) = &metrics {
+        service = service.with_metrics(Arc::clone(metrics));
+    }
+    let service = SnapshotsServer::new(service);
+    let metrics_server = metrics_listener.zip(metrics).map(|(listener, metrics)| {
+        if let Some(address) = &settings.metrics {
+            tracing::info!(%address, "serving metrics");
+        }
+        tokio::spawn(listener.serve(metrics))
+    });
     let (stopping, stop_watch) = tokio::sync::watch::channel(false);
     let admin = AdminServer::new(AdminService::new(
         snapshotter.clone(),
@@ -99,6 +137,15 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
             }),
     );
 
+    let kinds = snapshotter.kind_counts();
+    systemd::notify_ready(&format!(
+        "serving {} snapshots ({} active, {} committed, {} views)",
+        kinds.active + kinds.committed + kinds.view,
+        kinds.active,
+        kinds.committed,
+        kinds.view
+    ));
+
     let signal = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
         _ = sigint.recv() => "SIGINT",
@@ -107,6 +154,7 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
             return Err("the gRPC server stopped without a stop signal".into());
         }
     };
+    systemd::notify_stopping();
     tracing::info!(
         signal,
         "stopping: no new connections; finishing in-flight calls"
@@ -136,6 +184,10 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     })
     .await?
     .map_err(|e| format!("flushing the snapshotter: {e}"))?;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+        let _ = metrics_server.await;
+    }
     drop(socket_file);
     tracing::info!("overlaysnapd stopped");
     Ok(())

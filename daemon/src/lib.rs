@@ -16,6 +16,8 @@
 //!   gRPC codes;
 //! - [`socket`], [`config`], [`daemon`] and [`linger`]: the socket, the TOML
 //!   configuration, the daemon's start and stop, and the closing of connections;
+//! - [`metrics`]: OpenMetrics over HTTP, when the configuration asks for them;
+//! - [`systemd`]: socket activation and readiness notification;
 //! - [`admin`]: overlaysnapd's own admin service (status, check, compact, events), on the
 //!   same socket, for the daemon's user and root only;
 //! - [`client`]: clients over the unix socket.
@@ -28,8 +30,10 @@ pub mod config;
 pub mod convert;
 pub mod daemon;
 pub mod linger;
+pub mod metrics;
 pub mod service;
 pub mod socket;
 pub mod status;
+pub mod systemd;
 
 pub use daemon::{run, Settings};

@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, default_value = "/run/overlaysnap/overlaysnap.sock")]
     address: PathBuf,
     /// A TOML file with the snapshotter options (sync_remove, upperdir_label,
-    /// mount_options, journal = "log" | "memory", checkpoint_every).
+    /// mount_options, journal = "log" | "memory", checkpoint_every, metrics_address).
     #[arg(long)]
     config: Option<PathBuf>,
     /// The snapshotter name served: the proxy plugin's name in containerd's config.
@@ -57,10 +57,10 @@ fn main() -> ExitCode {
         )
         .with(filter)
         .init();
-    let options = match &args.config {
-        None => Options::default(),
+    let (options, metrics) = match &args.config {
+        None => (Options::default(), None),
         Some(path) => match Config::load(path) {
-            Ok(config) => config.options(),
+            Ok(config) => (config.options(), config.metrics_address),
             Err(e) => {
                 tracing::error!("{e}");
                 return ExitCode::FAILURE;
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         address: args.address,
         name: args.name,
         options,
+        metrics,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -20,6 +20,10 @@
 //! namespace is only logged) and latency; a call that fails with an internal error (gRPC
 //! Unknown) is logged at error level.
 //!
+//! With metrics on ([`crate::metrics`]), each call is also counted by result and timed,
+//! over the same span as the logged latency; Usage and Cleanup also time the
+//! snapshotter's work alone.
+//!
 //! Every call but List goes through one helper, `SnapshotService::serve`, which routes,
 //! runs, logs and maps errors; a handler only says which operation it is, where it runs
 //! (`Run`) and what it asks the snapshotter.
@@ -32,13 +36,14 @@ use crate::api::{
     UpdateSnapshotResponse, UsageRequest, UsageResponse, ViewSnapshotRequest, ViewSnapshotResponse,
 };
 use crate::convert::{mounts, parent};
+use crate::metrics::Metrics;
 use crate::status::status;
 use futures_core::Stream;
 use overlaysnap::service::Router;
 use overlaysnap::{Error, Snapshots};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
@@ -54,12 +59,23 @@ const LIST_BUFFER: usize = 2;
 #[derive(Debug, Clone)]
 pub struct SnapshotService {
     router: Arc<Router>,
+    /// Counts and times every call when metrics are on.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl SnapshotService {
     /// Serves the snapshotters of `router`, each under its registered name.
     pub fn new(router: Arc<Router>) -> Self {
-        SnapshotService { router }
+        SnapshotService {
+            router,
+            metrics: None,
+        }
+    }
+
+    /// Counts and times every call in `metrics` (see [`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Serves one unary call: hands `request` to `call` with the snapshotter it names,
@@ -103,8 +119,28 @@ impl SnapshotService {
             Err(e) => Err(e),
         }
         .map_err(|e| status(&e));
+        if let Some(metrics) = &self.metrics {
+            metrics.call(op, start.elapsed(), result.as_ref().err());
+        }
         log_call(op, &key, &namespace, start, result.as_ref().err());
         result
+    }
+
+    /// Runs `work` and, when metrics are on, hands its duration to `record`.
+    fn timed<T>(
+        metrics: &Option<Arc<Metrics>>,
+        record: fn(&Metrics, Duration),
+        work: impl FnOnce() -> T,
+    ) -> T {
+        match metrics {
+            None => work(),
+            Some(m) => {
+                let start = Instant::now();
+                let out = work();
+                record(m, start.elapsed());
+                out
+            }
+        }
     }
 }
 
@@ -346,6 +382,7 @@ impl SnapshotsRpc for SnapshotService {
         let r = req.into_inner();
         let (tx, mut rx) = mpsc::channel(LIST_BUFFER);
         let router = Arc::clone(&self.router);
+        let metrics = self.metrics.clone();
         let start = Instant::now();
         tokio::task::spawn_blocking(move || {
             let mut sent = 0usize;
@@ -364,6 +401,10 @@ impl SnapshotsRpc for SnapshotService {
             let err = result.err().map(|e| status(&e));
             if tx.is_closed() {
                 // The client went away: nobody needs the rest, and nothing failed here.
+                if let Some(metrics) = &metrics {
+                    let gone = Status::cancelled("the client went away");
+                    metrics.call("list", start.elapsed(), Some(&gone));
+                }
                 tracing::debug!(
                     op = "list",
                     namespace = ns,
@@ -371,6 +412,9 @@ impl SnapshotsRpc for SnapshotService {
                     "client went away"
                 );
                 return;
+            }
+            if let Some(metrics) = &metrics {
+                metrics.call("list", start.elapsed(), err.as_ref());
             }
             log_call("list", &filters.join(" or "), &ns, start, err.as_ref());
             if let Some(s) = err {
@@ -390,17 +434,24 @@ impl SnapshotsRpc for SnapshotService {
         &self,
         request: Request<UsageRequest>,
     ) -> Result<Response<UsageResponse>, Status> {
+        let metrics = self.metrics.clone();
         let usage = self
-            .serve(request, "usage", Run::Blocking, |snapshotter, request| {
-                snapshotter.usage(&request.key)
-            })
+            .serve(
+                request,
+                "usage",
+                Run::Blocking,
+                move |snapshotter, request| {
+                    Self::timed(&metrics, Metrics::usage, || snapshotter.usage(&request.key))
+                },
+            )
             .await?;
         Ok(Response::new(usage.into()))
     }
 
     async fn cleanup(&self, request: Request<CleanupRequest>) -> Result<Response<()>, Status> {
-        self.serve(request, "cleanup", Run::Blocking, |snapshotter, _| {
-            snapshotter.cleanup()
+        let metrics = self.metrics.clone();
+        self.serve(request, "cleanup", Run::Blocking, move |snapshotter, _| {
+            Self::timed(&metrics, Metrics::cleanup, || snapshotter.cleanup())
         })
         .await?;
         Ok(Response::new(()))

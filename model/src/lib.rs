@@ -95,14 +95,62 @@ fn check_name(s: &str) -> Result<(), ErrKind> {
     Ok(())
 }
 
-/// Every label key is non-empty and key + value fit in 4096 bytes.
+/// Every label key is non-empty and key + value fit in 4096 bytes; a non-empty ID-mapping
+/// label (`containerd.io/snapshot/uidmapping`, `…/gidmapping`) is a well-formed mapping.
 fn check_labels(labels: &Labels) -> Result<(), ErrKind> {
     for (k, v) in labels {
         if k.is_empty() || k.len() + v.len() > 4096 {
             return Err(ErrKind::InvalidArgument);
         }
+        let mapping =
+            k == "containerd.io/snapshot/uidmapping" || k == "containerd.io/snapshot/gidmapping";
+        if mapping && !v.is_empty() && !good_mapping(v) {
+            return Err(ErrKind::InvalidArgument);
+        }
     }
     Ok(())
+}
+
+/// Whether `v` is 1 to 340 comma-separated `ctr:host:size` ranges of decimal digits whose
+/// ID ranges have size ≥ 1, end at 4294967294 at most, and do not overlap (the kernel's
+/// rules for a `uid_map`). Checked naively: every ID range against every other.
+fn good_mapping(v: &str) -> bool {
+    let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+    for range in v.split(',') {
+        let fields: Vec<&str> = range.split(':').collect();
+        if fields.len() != 3 {
+            return false;
+        }
+        let mut n = [0u64; 3];
+        for (slot, f) in n.iter_mut().zip(&fields) {
+            let digits = f.trim_start_matches('0');
+            if f.is_empty() || !f.chars().all(|c| c.is_ascii_digit()) || digits.len() > 10 {
+                return false;
+            }
+            *slot = if digits.is_empty() {
+                0
+            } else {
+                digits.parse().unwrap()
+            };
+        }
+        let [ctr, host, size] = n;
+        if size == 0 || ctr + size > 4294967295 || host + size > 4294967295 {
+            return false;
+        }
+        ranges.push((ctr, host, size));
+    }
+    if ranges.len() > 340 {
+        return false;
+    }
+    for (i, a) in ranges.iter().enumerate() {
+        for b in &ranges[i + 1..] {
+            let overlap = |x: u64, y: u64| x < y + b.2 && y < x + a.2;
+            if overlap(a.0, b.0) || overlap(a.1, b.1) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The labels as stored: empty values are dropped (containerd's `boltutil.WriteLabels`).

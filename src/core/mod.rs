@@ -19,4 +19,4 @@ pub use info::{Info, Timestamp, Usage};
 pub use kind::Kind;
 pub use labels::{validate_key, validate_labels, Labels, MAX_LABEL_SIZE};
 pub use record::Record;
-pub use state::{Checkpoint, MountPlan, Snapshot, State};
+pub use state::{Checkpoint, KindCounts, MountPlan, Snapshot, State};

@@ -11,7 +11,9 @@
 //! # Durability contract
 //! As on Linux (ext4, read strictly):
 //! - a file's contents and length are durable after [`FileHandle::sync_data`]
-//!   (`fdatasync(2)`);
+//!   (`fdatasync(2)`), its mode and owner are not;
+//! - an inode's mode and owner, and a directory's names, are durable after
+//!   [`FileSystem::sync_dir`] of that directory;
 //! - a created, renamed or removed name is durable after [`FileSystem::sync_dir`] of the
 //!   directory holding it;
 //! - [`FileSystem::syncfs`] makes everything on the file system durable.

@@ -1,7 +1,7 @@
 //! [`Backend`]: how a snapshotter opens the journal of its root. The choice is open: the
 //! snapshotter's options hold any implementation, and an embedder may bring its own.
 
-use super::{Journal, LogJournal, MemoryJournal, Recovery, Store};
+use super::{Journal, LogJournal, MemoryJournal, Observer, Recovery, Store};
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
 use std::fmt::Debug;
@@ -13,8 +13,15 @@ pub trait Backend: Send + Sync + Debug {
     /// A short name for logs and status ("log", "memory").
     fn name(&self) -> &str;
 
-    /// Opens the journal kept in directory `dir` of `fs` and reads it back.
-    fn open(&self, fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Box<dyn Journal>, Recovery)>;
+    /// Opens the journal kept in directory `dir` of `fs` and reads it back. A journal that
+    /// flushes to storage tells `observer`, when given, of every flush (see [`Observer`]);
+    /// one that keeps records in memory has no flushes to tell of.
+    fn open(
+        &self,
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<(Box<dyn Journal>, Recovery)>;
 }
 
 /// The durable journal: a [`LogJournal`] in the directory (the default).
@@ -26,8 +33,16 @@ impl Backend for LogBackend {
         "log"
     }
 
-    fn open(&self, fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Box<dyn Journal>, Recovery)> {
-        let (journal, recovery) = LogJournal::open(Store::open(fs, dir)?)?;
+    fn open(
+        &self,
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<(Box<dyn Journal>, Recovery)> {
+        let (mut journal, recovery) = LogJournal::open(Store::open(fs, dir)?)?;
+        if let Some(observer) = observer {
+            journal.observe(observer);
+        }
         Ok((Box::new(journal), recovery))
     }
 }
@@ -42,7 +57,13 @@ impl Backend for MemoryBackend {
         "memory"
     }
 
-    fn open(&self, fs: Arc<dyn FileSystem>, dir: &Path) -> Result<(Box<dyn Journal>, Recovery)> {
+    /// The memory journal never flushes: `observer` is never called.
+    fn open(
+        &self,
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        _observer: Option<Arc<dyn Observer>>,
+    ) -> Result<(Box<dyn Journal>, Recovery)> {
         if fs.metadata(dir).is_ok() {
             return Err(Error::FailedPrecondition(format!(
                 "{} holds a log journal: opening its root with the memory journal would \

@@ -129,8 +129,13 @@ impl<W> Group<W> {
     }
 
     /// Blocks until `ticket` is durable, leading a flush when no one else is: `flush` must
-    /// make the bytes it is given durable after everything flushed before.
-    pub fn wait(&self, ticket: Ticket, flush: impl Fn(&mut W, &[u8]) -> Result<()>) -> Result<()> {
+    /// make the bytes it is given (the frames of the given number of records) durable after
+    /// everything flushed before.
+    pub fn wait(
+        &self,
+        ticket: Ticket,
+        flush: impl Fn(&mut W, &[u8], u64) -> Result<()>,
+    ) -> Result<()> {
         let mut q = self.queue.lock();
         if ticket.0 > q.submitted {
             return Err(Error::InvalidArgument(format!(
@@ -172,8 +177,9 @@ impl<W> Group<W> {
         let batch = std::mem::take(&mut q.pending);
         let upto = (q.submitted, q.submissions);
         q.last_batch = upto.1 - q.durable_submissions;
+        let records = upto.0 - self.durable.load(Ordering::Acquire);
         drop(q);
-        let result = flush(&mut self.io.lock(), &batch);
+        let result = flush(&mut self.io.lock(), &batch, records);
         let mut q = self.queue.lock();
         if q.pending.capacity() == 0 {
             q.pending = batch;
@@ -192,7 +198,7 @@ impl<W> Group<W> {
     /// until `f` returns.
     pub fn exclusive<R>(
         &self,
-        flush: impl Fn(&mut W, &[u8]) -> Result<()>,
+        flush: impl Fn(&mut W, &[u8], u64) -> Result<()>,
         f: impl FnOnce(&mut W) -> Result<R, Failed>,
     ) -> Result<R> {
         let mut q = self.queue.lock();
@@ -206,6 +212,7 @@ impl<W> Group<W> {
         }
         let batch = std::mem::take(&mut q.pending);
         let upto = (q.submitted, q.submissions);
+        let records = upto.0 - self.durable.load(Ordering::Acquire);
         q.busy = true;
         drop(q);
         let result = {
@@ -213,7 +220,7 @@ impl<W> Group<W> {
             let flushed = if batch.is_empty() {
                 Ok(())
             } else {
-                flush(&mut io, &batch)
+                flush(&mut io, &batch, records)
             };
             match flushed {
                 Ok(()) => {

@@ -46,10 +46,12 @@ use super::frame::{self, MAX_RECORD_FRAME};
 use super::group::{Failed, Group};
 use super::load::{create_segment, load, remove_files, truncate, Segment};
 use super::store::Store;
-use super::{codec, Journal, ReadBack, Rebuild, Recovery, Replay, Ticket};
+use super::{codec, Flush, Journal, Observer, ReadBack, Rebuild, Recovery, Replay, Ticket};
 use crate::core::{Checkpoint, Record};
 use crate::error::{Error, Result};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// A durable journal of log segments and checkpoints in a [`Store`].
 ///
@@ -59,6 +61,8 @@ use std::path::Path;
 pub struct LogJournal {
     store: Store,
     group: Group<Segment>,
+    /// Told of every successful flush; `None` costs one branch per flush (see `observer`).
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for LogJournal {
@@ -118,6 +122,7 @@ impl LogJournal {
         let journal = LogJournal {
             store,
             group: Group::new(segment),
+            observer: None,
         };
         Ok((journal, rebuild.finish(found.read)))
     }
@@ -131,15 +136,33 @@ impl LogJournal {
         Ok(rebuild.finish(found.read))
     }
 
-    /// Writes the queued `batch` at the end of the segment and syncs it.
-    fn flush(&self, segment: &mut Segment, batch: &[u8]) -> Result<()> {
+    /// Tells `observer` of every later successful flush (its batch size, write and sync
+    /// times), replacing any observer set before.
+    pub fn observe(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    /// Writes the queued `batch`, the frames of `records` records, at the end of the
+    /// segment and syncs it; then tells the observer, if there is one.
+    fn flush(&self, segment: &mut Segment, batch: &[u8], records: u64) -> Result<()> {
+        let start = self.observer.as_ref().map(|_| Instant::now());
         self.store
             .write(&segment.name, segment.len, batch)
             .map_err(|e| self.store.error("appending to", &segment.name, e))?;
         segment.len += batch.len() as u64;
+        let written = start.map(|_| Instant::now());
         self.store
             .sync_data(&segment.name)
-            .map_err(|e| self.store.error("syncing", &segment.name, e))
+            .map_err(|e| self.store.error("syncing", &segment.name, e))?;
+        if let (Some(observer), Some(start), Some(written)) = (&self.observer, start, written) {
+            observer.flushed(&Flush {
+                records,
+                bytes: batch.len() as u64,
+                write: written - start,
+                sync: written.elapsed(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -160,12 +183,13 @@ impl Journal for LogJournal {
     }
 
     fn wait(&self, ticket: Ticket) -> Result<()> {
-        self.group.wait(ticket, |s, batch| self.flush(s, batch))
+        self.group
+            .wait(ticket, |s, batch, records| self.flush(s, batch, records))
     }
 
     fn read_back(&self, into: &mut dyn Replay) -> Result<ReadBack> {
         self.group.exclusive(
-            |s, batch| self.flush(s, batch),
+            |s, batch, records| self.flush(s, batch, records),
             |_| {
                 load(&self.store, into)
                     .map(|found| found.read)
@@ -180,7 +204,7 @@ impl Journal for LogJournal {
     fn checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let bytes = checkpoint::encode(checkpoint)?;
         self.group.exclusive(
-            |s, batch| self.flush(s, batch),
+            |s, batch, records| self.flush(s, batch, records),
             |segment| {
                 let seq = segment.seq + 1;
                 checkpoint::write(&self.store, seq, &bytes)?;

@@ -18,6 +18,8 @@
 //!   `testing` feature) the framing and recovery code that ships is the code that gets
 //!   crash-tested.
 //! - [`MemoryJournal`]: records in memory, for embedding and tests.
+//! - [`Observer`]: told of each flush of a [`LogJournal`] (batch size, write and sync
+//!   times), for an embedder's metrics.
 //! - `codec` (the payload bytes) and `frame` (files, frames and the torn-tail rule);
 //!   public with the `testing` feature.
 //!
@@ -50,6 +52,7 @@ mod group;
 mod load;
 mod log;
 mod memory;
+mod observer;
 mod rebuild;
 mod replay;
 mod store;
@@ -58,6 +61,7 @@ pub use backend::{Backend, LogBackend, MemoryBackend};
 pub use files::{checkpoint_file, segment_file};
 pub use log::LogJournal;
 pub use memory::MemoryJournal;
+pub use observer::{Flush, Observer};
 pub use rebuild::Rebuild;
 pub use store::Store;
 

@@ -284,7 +284,14 @@ impl Layout {
     /// Creates `path` with mode 0700 (whatever the umask) unless it exists.
     fn create_private_dir(&self, path: &Path) -> Result<()> {
         match self.fs.create_dir(path) {
-            Ok(()) => self.set_mode(path, 0o700),
+            // The mode is the directory's own metadata: only an fsync of the directory
+            // makes it durable (the fsync of the root that makes the name durable need
+            // not), and a reopen does not chmod a directory it finds.
+            Ok(()) => self.set_mode(path, 0o700).and_then(|()| {
+                self.fs
+                    .sync_dir(path)
+                    .map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))
+            }),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
         }

@@ -8,7 +8,13 @@
 //! | Active, parents | `overlay`: the overlay options, then `workdir=…`, `upperdir=…`, `lowerdir=p1:…:pn` |
 //! | View, several parents | `overlay`: the overlay options, then `lowerdir=p1:…:pn` |
 //!
-//! Parents are listed nearest first. The overlay options ([`overlay_options`]) are
+//! Parents are listed nearest first. A plan with ID mappings (from the snapshot's
+//! `containerd.io/snapshot/uidmapping` and `…/gidmapping` labels) puts `uidmap=…` and then
+//! `gidmap=…` before every other option of either kind of mount, as containerd 2.x's
+//! overlay snapshotter does with `remap-ids`; containerd's mount code takes them out and
+//! makes ID-mapped mounts of the lower layers (overlay) or of the bind mount. They are
+//! written from the parsed ranges ([`crate::core::labels::IdRange`]), never copied from
+//! the label. The overlay options ([`overlay_options`]) are
 //! `index=off` and `userxattr` when needed, then the configured ones, in the order of
 //! docs/semantics.md#mounts and containerd 1.6 (`index=off`, `userxattr`, `workdir`, `upperdir`,
 //! `lowerdir`); containerd 2.x appends them after `lowerdir` instead, and neither the kernel
@@ -28,6 +34,7 @@
 //! look exactly like containerd's.
 
 use super::Layout;
+use crate::core::labels::{write_id_ranges, IdMap};
 use crate::core::{Kind, MountPlan};
 use crate::error::{Error, Result};
 use crate::fs::{Mount, MountCall, OverlayFeatures};
@@ -73,7 +80,7 @@ impl Layout {
         let in_snapshot = |id: u64, leaf: &str| in_snapshot_after("", id, leaf);
         if plan.parents.is_empty() {
             let mode = if plan.kind == Kind::View { "ro" } else { "rw" };
-            return Ok(vec![bind(in_snapshot(plan.id, "fs"), mode)]);
+            return Ok(vec![bind(in_snapshot(plan.id, "fs"), &plan.idmap, mode)]);
         }
         let with_work = match plan.kind {
             Kind::Committed => {
@@ -83,13 +90,18 @@ impl Layout {
                 )))
             }
             Kind::View if plan.parents.len() == 1 => {
-                return Ok(vec![bind(in_snapshot(plan.parents[0], "fs"), "ro")])
+                return Ok(vec![bind(
+                    in_snapshot(plan.parents[0], "fs"),
+                    &plan.idmap,
+                    "ro",
+                )])
             }
             Kind::View => false,
             Kind::Active => true,
         };
         let overlay = |lower: &dyn Fn(&mut String, u64)| {
-            let mut options = Vec::with_capacity(self.overlay_options.len() + 3);
+            let mut options = idmap_options(&plan.idmap);
+            options.reserve(self.overlay_options.len() + 3);
             options.extend(self.overlay_options.iter().cloned());
             if with_work {
                 options.push(in_snapshot_after("workdir=", plan.id, "work"));
@@ -145,11 +157,27 @@ impl Layout {
     }
 }
 
-fn bind(source: String, mode: &str) -> Mount {
+fn bind(source: String, idmap: &IdMap, mode: &str) -> Mount {
+    let mut options = idmap_options(idmap);
+    options.extend([mode.into(), "rbind".into()]);
     Mount {
         kind: "bind".into(),
         source,
         target: String::new(),
-        options: vec![mode.into(), "rbind".into()],
+        options,
     }
+}
+
+/// `uidmap=…` when user IDs are mapped, then `gidmap=…` when group IDs are (the order of
+/// containerd 2.x's `mounts()`); nothing without mappings.
+fn idmap_options(idmap: &IdMap) -> Vec<String> {
+    let mut options = Vec::new();
+    for (name, ranges) in [("uidmap=", &idmap.uid), ("gidmap=", &idmap.gid)] {
+        if !ranges.is_empty() {
+            let mut option = String::from(name);
+            write_id_ranges(&mut option, ranges);
+            options.push(option);
+        }
+    }
+    options
 }

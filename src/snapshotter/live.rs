@@ -5,7 +5,6 @@
 
 use super::reconcile::{reconcile, Reconcile};
 use super::{OpenReport, Snapshotter};
-use crate::core::Kind;
 use crate::error::{Error, Result};
 use crate::fs::FileKind;
 use crate::journal::Rebuild;
@@ -33,16 +32,13 @@ impl Snapshotter {
     /// metadata; takes the writer lock only to read one counter.
     pub fn status(&self) -> Result<Status> {
         self.check_open()?;
-        let mut status = Status::default();
-        let visible = self.visible.read();
-        for key in visible.id_map().into_values() {
-            match visible.get(key).expect("id_map names live keys").kind {
-                Kind::Active => status.active += 1,
-                Kind::View => status.views += 1,
-                Kind::Committed => status.committed += 1,
-            }
-        }
-        drop(visible);
+        let kinds = self.kind_counts();
+        let mut status = Status {
+            active: kinds.active,
+            views: kinds.view,
+            committed: kinds.committed,
+            ..Status::default()
+        };
         status.records_since_checkpoint = self.writer.lock().since_checkpoint;
         status.journal_bytes = self.journal_bytes()?;
         Ok(status)

@@ -52,7 +52,7 @@ mod reconcile;
 pub use live::Status;
 pub use options::{Options, UPPERDIR_LABEL};
 
-use crate::core::{Record, State};
+use crate::core::{KindCounts, Record, State};
 use crate::error::{Error, Result};
 use crate::fs::DirLock;
 use crate::journal::{Journal, Ticket, TornTail};
@@ -125,6 +125,13 @@ impl Snapshotter {
     /// The root directory.
     pub fn root(&self) -> &Path {
         self.layout.root()
+    }
+
+    /// How many snapshots of each kind there are now: [`State::kind_counts`] of the
+    /// published state, one pass under its read lock (writers publishing meanwhile wait
+    /// for it). Works after [`Snapshotter::close`] too.
+    pub fn kind_counts(&self) -> KindCounts {
+        self.visible.read().kind_counts()
     }
 
     /// The options the snapshotter was opened with.

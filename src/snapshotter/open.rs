@@ -37,7 +37,11 @@ impl Snapshotter {
     ) -> Result<Snapshotter> {
         let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
         let lock = fs.lock(layout.root())?;
-        let (journal, recovery) = options.journal.open(fs, &layout.root().join("journal"))?;
+        let (journal, recovery) = options.journal.open(
+            fs,
+            &layout.root().join("journal"),
+            options.journal_observer.clone(),
+        )?;
         Snapshotter::assemble(layout, lock, journal, recovery, options)
     }
 

@@ -6,9 +6,11 @@
 
 use super::pipeline::{replaced, Relied};
 use super::{Snapshotter, UPPERDIR_LABEL};
+use crate::core::labels::IdMap;
 use crate::core::{Command, Filter, Info, Kind, Labels, Record, Timestamp, Usage};
 use crate::error::{Error, Result};
 use crate::fs::Mount;
+use crate::layout::Owner;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,14 +65,24 @@ impl Snapshotter {
             visible.decide(&cmd)?;
             parent.and_then(|p| visible.get(p)).map(|s| s.id)
         };
-        let prepared = parent_id
-            .map(|id| {
-                self.layout
-                    .fs_owner(id)
-                    .map_err(|e| self.recheck(&cmd, Relied::Parent(id), e))
-            })
-            .transpose()
-            .and_then(|owner| self.layout.prepare_dir(kind, owner));
+        let (Command::Prepare { labels, .. } | Command::View { labels, .. }) = &cmd else {
+            unreachable!("create builds a Prepare or a View")
+        };
+        // In a user namespace (ID-mapping labels, which decide let through), the
+        // container's root owns `fs`, as in containerd's overlay snapshotter; otherwise
+        // the parent's owner does.
+        let mapped_root = IdMap::from_labels(labels)?.root();
+        let prepared = match mapped_root {
+            Some((uid, gid)) => Ok(Some(Owner { uid, gid })),
+            None => parent_id
+                .map(|id| {
+                    self.layout
+                        .fs_owner(id)
+                        .map_err(|e| self.recheck(&cmd, Relied::Parent(id), e))
+                })
+                .transpose(),
+        }
+        .and_then(|owner| self.layout.prepare_dir(kind, owner));
         let mut temp = Some(prepared?);
         let (_, plan) = self.execute(&cmd, |state, record| {
             if parent.and_then(|p| state.get(p)).map(|s| s.id) != parent_id {
@@ -79,7 +91,7 @@ impl Snapshotter {
             if let Some(t) = temp.take() {
                 t.install(record.id())?;
             }
-            state.plan_for_new(kind, record.id(), parent)
+            state.plan_for_new(kind, record.id(), parent, labels)
         })?;
         self.layout.mounts(&plan)
     }

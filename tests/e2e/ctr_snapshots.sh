@@ -7,6 +7,8 @@
 # Needs root (it installs Debian's containerd when missing and mounts overlays).
 # OVERLAYSNAPD=/path/to/overlaysnapd skips the build; otherwise the script builds it with
 # `cargo build --release -p overlaysnap-daemon`.
+# E2E_CONTAINERD=2 runs it against containerd 2.x (see fetch-containerd2.sh) with
+# tests/e2e/containerd2.toml.
 # Ends with "N passed, M failed"; exits non-zero when anything failed.
 set -euo pipefail
 
@@ -73,6 +75,16 @@ if [ "$(id -u)" != 0 ]; then
 	echo "ctr_snapshots.sh must run as root" >&2
 	exit 2
 fi
+# E2E_CONTAINERD=2: containerd 2.x (Debian sid's, from fetch-containerd2.sh) first on PATH,
+# configured with tests/e2e/containerd2.toml.
+case ${E2E_CONTAINERD:-1} in
+1) ;;
+2) PATH=$("$repo/tests/e2e/fetch-containerd2.sh"):$PATH ;;
+*)
+	echo "E2E_CONTAINERD must be 1 or 2" >&2
+	exit 1
+	;;
+esac
 if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null
@@ -125,7 +137,8 @@ start_daemon() {
 }
 start_daemon
 
-cat >"$tmp/containerd.toml" <<EOF
+if [ "${E2E_CONTAINERD:-1}" = 1 ]; then
+	cat >"$tmp/containerd.toml" <<EOF
 version = 2
 root = "$tmp/containerd-root"
 state = "$tmp/containerd-state"
@@ -138,6 +151,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   type = "snapshot"
   address = "$sock"
 EOF
+else
+	{
+		cat <<EOF
+version = 3
+root = "$tmp/containerd-root"
+state = "$tmp/containerd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+
+[grpc]
+  address = "$csock"
+EOF
+		sed -e '/^version = 3$/d' \
+			-e "s|\"/run/overlaysnap/overlaysnap.sock\"|\"$sock\"|" \
+			-e "s|\"/var/lib/overlaysnap\"|\"$root\"|" \
+			"$repo/tests/e2e/containerd2.toml"
+	} >"$tmp/containerd.toml"
+fi
+echo "containerd: $(containerd --version)"
 containerd --config "$tmp/containerd.toml" >"$tmp/containerd.log" 2>&1 &
 containerd_pid=$!
 for _ in $(seq 300); do

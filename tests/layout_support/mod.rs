@@ -34,6 +34,7 @@ pub fn plan(id: u64, kind: Kind, parents: &[u64]) -> MountPlan {
         id,
         kind,
         parents: parents.to_vec(),
+        idmap: Default::default(),
     }
 }
 

@@ -5,7 +5,7 @@ use super::{not_found, stored, State};
 use crate::core::command::Command;
 use crate::core::info::{Timestamp, Usage};
 use crate::core::kind::Kind;
-use crate::core::labels::{validate_key, validate_labels, Labels};
+use crate::core::labels::{validate_id_mappings, validate_key, validate_labels, Labels};
 use crate::core::record::Record;
 use crate::error::{Error, Result};
 
@@ -14,7 +14,10 @@ impl State {
     /// precise error. Never changes the state.
     ///
     /// Checks run in a fixed order, and the first that fails decides the error: the
-    /// arguments' form, then existence, then the snapshot's kind and relations.
+    /// arguments' form, then existence, then the snapshot's kind and relations. The form
+    /// includes the ID-mapping labels (`containerd.io/snapshot/uidmapping`, `…/gidmapping`)
+    /// of Prepare, View, Commit and Update: a malformed one is InvalidArgument, so a stored
+    /// snapshot's mappings always parse.
     pub fn decide(&self, cmd: &Command) -> Result<Record> {
         match cmd {
             Command::Prepare {
@@ -59,6 +62,7 @@ impl State {
             validate_key("parent", p)?;
         }
         validate_labels(labels)?;
+        validate_id_mappings(labels)?;
         if let Some(p) = parent {
             self.committed_parent(p)?;
         }
@@ -88,6 +92,7 @@ impl State {
         validate_key("name", name)?;
         validate_key("key", key)?;
         validate_labels(labels)?;
+        validate_id_mappings(labels)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
         if self.snapshots.contains_key(name) {
             return Err(Error::AlreadyExists(format!(
@@ -133,6 +138,7 @@ impl State {
     ) -> Result<Record> {
         validate_key("key", key)?;
         validate_labels(labels)?;
+        validate_id_mappings(labels)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
         let mut new = if fieldpaths.is_empty() {
             labels.clone()

@@ -12,9 +12,11 @@ mod checkpoint;
 mod decide;
 mod query;
 
+pub use query::KindCounts;
+
 use super::info::{Timestamp, Usage};
 use super::kind::Kind;
-use super::labels::{validate_labels, Labels};
+use super::labels::{validate_labels, IdMap, Labels};
 use crate::error::{Error, Result};
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
@@ -50,7 +52,10 @@ pub struct Snapshot {
     pub kind: Kind,
     /// The parent's name. Invariant: the parent exists and is Committed.
     pub parent: Option<String>,
-    /// User labels. Invariant: no empty values.
+    /// User labels. Invariant: no empty values. The ID-mapping labels of a snapshot that
+    /// [`State::decide`] let in parse ([`crate::core::labels::IdMap::from_labels`]); a
+    /// replayed record is not checked for them, and a mount plan of a malformed one is
+    /// InvalidArgument.
     pub labels: Labels,
     /// Creation (for Committed: commit) time.
     pub created: Timestamp,
@@ -69,6 +74,8 @@ pub struct MountPlan {
     pub kind: Kind,
     /// Ids of the parent chain, nearest parent first.
     pub parents: Vec<u64>,
+    /// The ID mappings of the snapshot's labels, for ID-mapped mounts (empty: none).
+    pub idmap: IdMap,
 }
 
 /// The whole snapshot state. Pure: no I/O, clock, randomness or locks.

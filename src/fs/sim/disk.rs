@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 pub(super) const ROOT: u64 = 1;
 
 /// Symbolic links followed in one lookup before giving up with `ELOOP`, as Linux.
-const MAX_HOPS: usize = 40;
+pub(super) const MAX_HOPS: usize = 40;
 
 #[derive(Debug, Clone)]
 pub(super) enum Content {
@@ -34,8 +34,26 @@ pub(super) struct Node {
 pub(super) struct Inode {
     /// What every call sees.
     pub(super) now: Node,
-    /// What survives a crash. Invariant: `now` at the inode's last sync, or at its creation.
+    /// What survives a crash. Invariant: its content is `now`'s at the inode's last sync
+    /// of any kind (or at its creation); its mode and owner are `now`'s at its last full
+    /// sync ([`Disk::sync`]: fsync of a directory, syncfs) or at its creation, since
+    /// `fdatasync` ([`Disk::sync_data`]) leaves them alone.
     pub(super) durable: Node,
+    /// The last write to the file since its content was last made durable (offset and the
+    /// bytes that landed), which a tearing power loss lands in part. Invariant: `None`
+    /// after any sync, truncation or `set_len`, and for anything but a file.
+    pub(super) unsynced_write: Option<(usize, Vec<u8>)>,
+}
+
+impl Inode {
+    /// A new inode whose durable version is `node`.
+    pub(super) fn new(node: Node) -> Inode {
+        Inode {
+            now: node.clone(),
+            durable: node,
+            unsynced_write: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,13 +82,7 @@ impl Default for Disk {
             gid: 0,
         };
         Disk {
-            inodes: HashMap::from([(
-                ROOT,
-                Inode {
-                    now: root.clone(),
-                    durable: root,
-                },
-            )]),
+            inodes: HashMap::from([(ROOT, Inode::new(root))]),
             next_ino: ROOT + 1,
             calls: 0,
             crash_after: None,
@@ -85,12 +97,16 @@ pub(super) fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
-/// The error of a call that failed by an injected `fault`.
+/// The error of a call that failed by an injected `fault`: the raw OS error of
+/// [`Fault::Errno`], else an error of kind `Other` naming the call.
 pub(super) fn injected(fault: Fault, what: &str, path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "injected fault ({fault:?}): {what} {}",
-        path.display()
-    ))
+    match fault {
+        Fault::Errno(code) => errno(code),
+        _ => io::Error::other(format!(
+            "injected fault ({fault:?}): {what} {}",
+            path.display()
+        )),
+    }
 }
 
 impl Disk {
@@ -219,15 +235,36 @@ impl Disk {
             uid: 0,
             gid: 0,
         };
-        self.inodes.insert(
-            ino,
-            Inode {
-                now: node.clone(),
-                durable: node,
-            },
-        );
+        self.inodes.insert(ino, Inode::new(node));
         self.entries_mut(dir)?.insert(name, ino);
         Ok(())
+    }
+
+    /// Creates directory `path` with `mode` and its missing ancestors, as Rust's
+    /// `fs::create_dir_all` does with `mkdir(2)`: an existing directory (through links too)
+    /// is fine, any other failure of the last `mkdir` is the answer.
+    pub(super) fn create_dir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        let is_dir = |disk: &Disk| {
+            disk.lookup(path, true)
+                .is_ok_and(|ino| disk.entries(ino).is_ok())
+        };
+        match self.mkdir(path, mode) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(_) if is_dir(self) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.create_dir_all(path.parent().ok_or(errno(libc::ENOENT))?, mode)?;
+        match self.mkdir(path, mode) {
+            Err(_) if is_dir(self) => Ok(()),
+            done => done,
+        }
+    }
+
+    /// `mkdir(2)`.
+    fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        let (dir, name) = self.parent(path)?;
+        self.create(dir, name, Content::Dir(BTreeMap::new()), mode)
     }
 
     pub(super) fn file_mut(&mut self, path: &Path) -> io::Result<&mut Vec<u8>> {
@@ -269,12 +306,25 @@ impl Disk {
         }
     }
 
+    /// `fsync(2)`: makes the whole current version of `ino` durable, mode and owner too.
     pub(super) fn sync(&mut self, ino: u64) {
         let inode = self
             .inodes
             .get_mut(&ino)
             .expect("every linked inode exists");
         inode.durable = inode.now.clone();
+        inode.unsynced_write = None;
+    }
+
+    /// `fdatasync(2)`: makes the current contents (and so the length) of `ino` durable,
+    /// not its mode or owner.
+    pub(super) fn sync_data(&mut self, ino: u64) {
+        let inode = self
+            .inodes
+            .get_mut(&ino)
+            .expect("every linked inode exists");
+        inode.durable.content = inode.now.content.clone();
+        inode.unsynced_write = None;
     }
 
     /// Empties the directory tree at `ino` in the current version (as unlinking every

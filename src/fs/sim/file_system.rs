@@ -1,6 +1,6 @@
 //! [`SimFs`] as a [`FileSystem`], and its open files.
 
-use super::disk::{errno, injected, Content, Disk};
+use super::disk::{errno, injected, Content, Disk, MAX_HOPS};
 use super::{Fault, SimFs};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures};
@@ -23,21 +23,7 @@ impl FileSystem for SimFs {
     fn create_dir_all(&self, path: &Path, mode: u32) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.call("create_dir_all", path)?;
-        let mut prefix = PathBuf::from("/");
-        for component in path.components() {
-            prefix.push(component);
-            match disk.lookup(&prefix, true) {
-                Ok(ino) => {
-                    disk.entries(ino)?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let (dir, name) = disk.parent(&prefix)?;
-                    disk.create(dir, name, Content::Dir(BTreeMap::new()), mode & !0o022)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        disk.create_dir_all(path, mode & !0o022)
     }
 
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
@@ -91,14 +77,25 @@ impl FileSystem for SimFs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.call("rename", from)?;
+        // Both parents resolve before the source is looked up, as in Linux.
         let (from_dir, from_name) = disk.parent(from)?;
+        let (to_dir, to_name) = disk.parent(to)?;
         let ino = *disk
             .entries(from_dir)?
             .get(&from_name)
             .ok_or(errno(libc::ENOENT))?;
-        let (to_dir, to_name) = disk.parent(to)?;
         let moving_dir = matches!(disk.node(ino).content, Content::Dir(_));
+        let to_chain = disk.resolve(to.parent().ok_or(errno(libc::EINVAL))?, true)?;
+        if moving_dir && to_chain.iter().any(|&(_, i)| i == ino) {
+            // A directory cannot move into itself.
+            return Err(errno(libc::EINVAL));
+        }
         if let Some(&existing) = disk.entries(to_dir)?.get(&to_name) {
+            let from_chain = disk.resolve(from.parent().ok_or(errno(libc::EINVAL))?, true)?;
+            if from_chain.iter().any(|&(_, i)| i == existing) {
+                // The target holds the source: it is not empty.
+                return Err(errno(libc::ENOTEMPTY));
+            }
             if existing == ino {
                 return Ok(());
             }
@@ -163,13 +160,36 @@ impl FileSystem for SimFs {
     fn create_file(&self, path: &Path) -> io::Result<Box<dyn FileHandle>> {
         let mut disk = self.disk.lock();
         disk.call("create_file", path)?;
-        match disk.file_mut(path) {
-            Ok(data) => data.clear(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let (dir, name) = disk.parent(path)?;
-                disk.create(dir, name, Content::File(Vec::new()), 0o644)?;
+        // A dangling symbolic link at `path` is followed, and its target created, as by
+        // open(2) with O_CREAT.
+        let mut target = path.to_owned();
+        for hop in 0.. {
+            match disk.file_mut(&target) {
+                Ok(data) => {
+                    data.clear();
+                    let ino = disk.lookup(&target, true)?;
+                    let inode = disk.inodes.get_mut(&ino).expect("a linked inode");
+                    inode.unsynced_write = None;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
+            let (dir, name) = disk.parent(&target)?;
+            let content = disk
+                .entries(dir)?
+                .get(&name)
+                .map(|&ino| &disk.node(ino).content);
+            match content {
+                Some(Content::Symlink(to)) if hop < MAX_HOPS => {
+                    target = target.with_file_name(to);
+                }
+                Some(_) => return Err(errno(libc::ELOOP)),
+                None => {
+                    disk.create(dir, name, Content::File(Vec::new()), 0o644)?;
+                    break;
+                }
+            }
         }
         let ino = disk.lookup(path, true)?;
         Ok(self.handle(path, ino))
@@ -203,6 +223,7 @@ impl FileSystem for SimFs {
         disk.lookup(path, true)?;
         for inode in disk.inodes.values_mut() {
             inode.durable = inode.now.clone();
+            inode.unsynced_write = None;
         }
         Ok(())
     }
@@ -270,7 +291,9 @@ impl FileHandle for SimFile {
         let fault = disk.write_call("write_at", &self.path)?;
         let landed: Vec<u8> = match fault {
             None => data.to_vec(),
-            Some(Fault::Fail) => Vec::new(),
+            Some(fault @ (Fault::Fail | Fault::Errno(_))) => {
+                return Err(injected(fault, "write_at", &self.path))
+            }
             Some(Fault::Tear { keep }) => data[..keep.min(data.len())].to_vec(),
             Some(Fault::Garble { keep }) => {
                 let keep = keep.min(data.len());
@@ -279,12 +302,23 @@ impl FileHandle for SimFile {
             }
         };
         let start = usize::try_from(offset).map_err(|_| errno(libc::EFBIG))?;
+        if landed.is_empty() {
+            // Writing nothing does not extend the file, as pwrite(2).
+            return match fault {
+                None => Ok(()),
+                Some(fault) => Err(injected(fault, "write_at", &self.path)),
+            };
+        }
         let end = start + landed.len();
         let file = self.data(&mut disk);
         if file.len() < end {
             file.resize(end, 0);
         }
         file[start..end].copy_from_slice(&landed);
+        disk.inodes
+            .get_mut(&self.ino)
+            .expect("an open inode")
+            .unsynced_write = Some((start, landed));
         match fault {
             None => Ok(()),
             Some(fault) => Err(injected(fault, "write_at", &self.path)),
@@ -296,13 +330,17 @@ impl FileHandle for SimFile {
         disk.call("set_len", &self.path)?;
         let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
         self.data(&mut disk).resize(len, 0);
+        disk.inodes
+            .get_mut(&self.ino)
+            .expect("an open inode")
+            .unsynced_write = None;
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.call("sync_data", &self.path)?;
-        disk.sync(self.ino);
+        disk.sync_data(self.ino);
         Ok(())
     }
 }

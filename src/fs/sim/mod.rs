@@ -1,27 +1,32 @@
 //! [`SimFs`]: an in-memory [`FileSystem`] that forgets what was not made durable, counts
 //! every call, fails on cue and dies on cue: the one simulated disk of the crash tests,
 //! under the journal alone (`tests/journal_crash.rs`) and under the whole snapshotter (the
-//! crash-point explorer, `tests/crash_points.rs`).
+//! crash-point explorer, `tests/crash_points.rs`). `tests/sim_fs.rs` checks it against the
+//! host's file system and pins down what each kind of crash keeps.
 //!
 //! Every inode has two versions: `now`, which every call sees, and `durable`, which a
 //! power loss keeps. The durability rules are those of ext4 read strictly (the module
 //! documentation of [`FileSystem`]):
 //! - a new inode's durable version is the one it was created with (an empty directory or
-//!   file, a link with its target), and becomes reachable only once a durable directory
-//!   names it;
-//! - [`FileHandle::sync_data`] and [`FileSystem::sync_dir`] make one inode's current
-//!   version durable: a file's contents, a directory's names (created, renamed and removed
-//!   entries), with the inode's mode and owner;
+//!   file, a link with its target, its mode at creation), and becomes reachable only once
+//!   a durable directory names it;
+//! - [`FileHandle::sync_data`] (`fdatasync`) makes a file's current contents and length
+//!   durable, and not its mode or owner;
+//! - [`FileSystem::sync_dir`] (`fsync`) makes one directory's current version durable: its
+//!   names (created, renamed and removed entries), mode and owner;
 //! - [`FileSystem::syncfs`] makes every inode durable.
 //!
 //! Every fallible call of the trait, and of the [`FileHandle`]s it opens, counts as one
 //! *call*, numbered from 1 over the life of the disk. [`SimFs::inject`]`(n, fault)` makes
-//! call `n` fail as [`Fault`] says (a write may land in part). [`SimFs::crash_after`]`(n)`
-//! lets calls up to `n` run and fails every later one with `EIO`, as if the machine died
-//! right after call `n`; [`SimFs::crash`] then yields the disk a reboot finds: only the
-//! durable versions reachable from the root, and [`SimFs::restart`] the disk the next
-//! process finds when only the process died. There are no mounts, no other processes (no
-//! locks) and one device.
+//! call `n` fail as [`Fault`] says (a write may land in part, an `ENOSPC` or `EIO` may be
+//! returned). [`SimFs::crash_after`]`(n)` lets calls up to `n` run and fails every later
+//! one with `EIO`, as if the machine died right after call `n`; [`SimFs::crash`] then
+//! yields the disk a reboot finds: only the durable versions reachable from the root.
+//! [`SimFs::crash_tearing`] is the same but lands the first half of each file's last
+//! unsynced write (a write torn by the power loss), [`SimFs::crash_keeping_names`] keeps
+//! every name change, and [`SimFs::restart`] yields the disk the next process finds when
+//! only the process died. There are no mounts, no other processes (no locks) and one
+//! device.
 
 mod disk;
 mod file_system;
@@ -41,7 +46,7 @@ pub struct SimFs {
 }
 
 /// How an injected call fails ([`SimFs::inject`]). Every fault makes the call return an
-/// error; only a write lands anything.
+/// error; only a write lands anything, and only by [`Fault::Tear`] or [`Fault::Garble`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// The call has no effect.
@@ -58,6 +63,9 @@ pub enum Fault {
         /// How many bytes of the write land intact.
         keep: usize,
     },
+    /// The call fails with the raw OS error `code` (`ENOSPC`, `EIO`, …) and has no effect,
+    /// as a write that found the disk full or a sync that reported a writeback error.
+    Errno(i32),
 }
 
 impl SimFs {
@@ -150,7 +158,16 @@ impl SimFs {
     /// count of 0 and no crash point. A disk whose every change was synced (by
     /// [`FileSystem::syncfs`]) comes back whole, so this is also how to copy one.
     pub fn crash(&self) -> SimFs {
-        self.power_loss(false)
+        self.power_loss(false, false)
+    }
+
+    /// [`SimFs::crash`], except that the power loss tore each file's last write since its
+    /// contents were last synced: the first half of the bytes it wrote (rounded down) lands
+    /// on the durable contents, zero-extending them as needed, and the rest does not. A
+    /// write is never torn on a file that only an unsynced name reaches (the file is lost
+    /// with its name), nor after a `set_len` or a truncation of the file.
+    pub fn crash_tearing(&self) -> SimFs {
+        self.power_loss(false, true)
     }
 
     /// The disk a reboot finds after a power loss that came just after the file system
@@ -158,11 +175,16 @@ impl SimFs {
     /// data that was not synced: what a metadata-journaling file system may leave after a
     /// journal commit of its own. The other extreme from [`SimFs::crash`]: unsynced names
     /// survive, so a directory installed for a record that was lost is found.
+    ///
+    /// Directories and links come back whole as they are now, mode and owner included.
     pub fn crash_keeping_names(&self) -> SimFs {
-        self.power_loss(true)
+        self.power_loss(true, false)
     }
 
-    fn power_loss(&self, keep_names: bool) -> SimFs {
+    /// The disk after a power loss: the durable versions reachable from the root; with
+    /// `keep_names`, directories and links as they are now; with `tear`, half of each
+    /// file's last unsynced write landed (see [`SimFs::crash_tearing`]).
+    fn power_loss(&self, keep_names: bool, tear: bool) -> SimFs {
         let old = self.disk.lock();
         let mut disk = Disk {
             inodes: HashMap::new(),
@@ -175,20 +197,23 @@ impl SimFs {
                 continue;
             }
             let inode = &old.inodes[&ino];
-            let node = match inode.now.content {
+            let mut node = match inode.now.content {
                 Content::Dir(_) | Content::Symlink(_) if keep_names => inode.now.clone(),
                 _ => inode.durable.clone(),
             };
-            if let Content::Dir(entries) = &node.content {
-                todo.extend(entries.values().copied());
+            match (&mut node.content, &inode.unsynced_write) {
+                (Content::File(data), Some((offset, written))) if tear => {
+                    let landed = &written[..written.len() / 2];
+                    let end = offset + landed.len();
+                    if data.len() < end {
+                        data.resize(end, 0);
+                    }
+                    data[*offset..end].copy_from_slice(landed);
+                }
+                (Content::Dir(entries), _) => todo.extend(entries.values().copied()),
+                _ => {}
             }
-            disk.inodes.insert(
-                ino,
-                Inode {
-                    now: node.clone(),
-                    durable: node,
-                },
-            );
+            disk.inodes.insert(ino, Inode::new(node));
         }
         SimFs {
             disk: Arc::new(Mutex::new(disk)),
