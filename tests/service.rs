@@ -390,3 +390,26 @@ fn every_subscriber_gets_every_event_and_a_dropped_one_is_forgotten() {
     );
     assert_eq!(drain(&late), [prepare("b")]);
 }
+
+#[test]
+fn a_subscriber_that_stops_reading_is_dropped_without_slowing_the_writer() {
+    let root = tempfile::tempdir().unwrap();
+    let hub = Arc::new(Hub::with_buffer(4));
+    let (slow, reader) = (hub.subscribe(), hub.subscribe());
+    let published = Published::new(memory_snapshotter(root.path()), hub.clone());
+    let mut read = Vec::new();
+    for i in 0..10 {
+        published
+            .prepare(&format!("k{i}"), None, Labels::new())
+            .unwrap();
+        read.extend(drain(&reader));
+    }
+    assert_eq!(read.len(), 10, "the reading subscriber got every event");
+    assert_eq!(hub.subscribers(), 1, "the slow subscriber was dropped");
+    let kept: Vec<Event> = slow.iter().collect();
+    assert_eq!(
+        kept,
+        read[..4],
+        "the slow one keeps its buffer, then its channel ends"
+    );
+}

@@ -25,6 +25,21 @@ pub struct Cli {
     )]
     pub root: PathBuf,
 
+    /// A running overlaysnapd's socket: run status, check, compact, events, ls, tree,
+    /// stat and usage through it instead of opening the root (which then is not used).
+    #[arg(long, global = true, env = "OVERLAYSNAP_ADDRESS", value_name = "SOCK")]
+    pub address: Option<PathBuf>,
+
+    /// With --address: the snapshotter name the daemon serves (its --name).
+    #[arg(
+        long = "name",
+        id = "snapshotter",
+        global = true,
+        default_value = "overlaysnap",
+        value_name = "NAME"
+    )]
+    pub snapshotter: String,
+
     /// Print one JSON document on stdout instead of human tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -140,6 +155,28 @@ pub enum Command {
     Check,
     /// Write a checkpoint of the journal, so the next open replays nothing.
     Compact,
+    /// With --address: the daemon's version, uptime, counts, journal and last recovery.
+    Status,
+    /// With --address: follow snapshot events, one line each (JSON lines with --json),
+    /// until the daemon stops or drops this subscriber for falling behind.
+    Events,
+}
+
+impl Command {
+    /// Whether the command runs against a live daemon (with `--address`).
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            Command::Status
+                | Command::Check
+                | Command::Compact
+                | Command::Events
+                | Command::Ls { .. }
+                | Command::Tree
+                | Command::Stat { .. }
+                | Command::Usage { .. }
+        )
+    }
 }
 
 /// Parses `K=V` (the value may be empty; the key may not).

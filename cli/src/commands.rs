@@ -127,6 +127,9 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
                 snapshots: s.open_report().snapshots,
             })
         }
+        Command::Status | Command::Events => Err(Failure::Usage(
+            "status and events need a running overlaysnapd: give --address SOCK".into(),
+        )),
     }
 }
 

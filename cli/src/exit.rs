@@ -34,6 +34,9 @@ pub enum Code {
     Corrupt = 9,
     /// The root is locked by another process, such as a running overlaysnapd.
     Held = 10,
+    /// With --address: the daemon refused an admin call (the caller is neither root nor
+    /// the daemon's user).
+    Denied = 11,
 }
 
 impl Code {
@@ -70,7 +73,8 @@ Exit codes:
    7  invalid argument (bad filter, bad key or label)
    8  not implemented
    9  corrupt journal
-  10  root held by another process (e.g. a running overlaysnapd); the message names its pid";
+  10  root held by another process (e.g. a running overlaysnapd); the message names its pid
+  11  --address: the daemon refused the call (admin calls need root or the daemon's user)";
 
 /// Why a command did not succeed.
 #[derive(Debug)]
@@ -92,6 +96,18 @@ pub enum Failure {
     Damage(String),
     /// Writing the output failed.
     Output(io::Error),
+    /// The command line asks for something it cannot do (a live command without
+    /// `--address`, an offline one with it).
+    Usage(String),
+    /// With `--address`: the daemon's socket could not be reached.
+    Connect {
+        /// The socket.
+        address: PathBuf,
+        /// Why.
+        error: String,
+    },
+    /// With `--address`: the daemon answered the call with an error.
+    Rpc(tonic::Status),
 }
 
 impl Failure {
@@ -114,7 +130,17 @@ impl Failure {
             Failure::Held(_) => Code::Held,
             Failure::MissingRoot(_) => Code::NotFound,
             Failure::Damage(_) => Code::Damage,
-            Failure::Output(_) => Code::Other,
+            Failure::Output(_) | Failure::Connect { .. } => Code::Other,
+            Failure::Usage(_) => Code::Usage,
+            Failure::Rpc(status) => match status.code() {
+                tonic::Code::NotFound => Code::NotFound,
+                tonic::Code::AlreadyExists => Code::AlreadyExists,
+                tonic::Code::FailedPrecondition => Code::FailedPrecondition,
+                tonic::Code::InvalidArgument => Code::InvalidArgument,
+                tonic::Code::Unimplemented => Code::NotImplemented,
+                tonic::Code::PermissionDenied => Code::Denied,
+                _ => Code::Other,
+            },
         }
     }
 
@@ -133,6 +159,14 @@ impl Failure {
             ),
             Failure::Damage(what) => format!("damage found: {what}"),
             Failure::Output(e) => format!("writing output: {e}"),
+            Failure::Usage(why) => why.clone(),
+            Failure::Connect { address, error } => {
+                format!(
+                    "connecting to overlaysnapd at {}: {error}",
+                    address.display()
+                )
+            }
+            Failure::Rpc(status) => format!("overlaysnapd: {}", status.message()),
         };
         message.replace(['\n', '\r'], " ")
     }

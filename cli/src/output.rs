@@ -7,11 +7,13 @@
 //! - Usage: `{"name", "size", "inodes"}`
 //! - Tree node: `{"name", "kind", "children": [node, ..]}`
 
+use crate::live;
 use crate::rfc3339;
 use crate::tree::Node;
 use overlaysnap::core::{Info, Labels, Usage};
 use overlaysnap::Mount;
 use overlaysnap::OpenReport;
+use overlaysnap_daemon::api::overlaysnap::admin::v1::StatusResponse;
 use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -69,6 +71,8 @@ pub enum Output {
         /// Snapshots in the checkpoint.
         snapshots: usize,
     },
+    /// `status` of a live daemon (`--address`; printed by [`crate::live`]).
+    Status(Box<StatusResponse>),
 }
 
 impl Output {
@@ -130,6 +134,7 @@ impl Output {
             Output::Compacted { snapshots } => {
                 json!({ "checkpoint": true, "snapshots": snapshots })
             }
+            Output::Status(status) => live::status_json(status),
         }
     }
 
@@ -183,6 +188,7 @@ impl Output {
             Output::Compacted { snapshots } => {
                 writeln!(w, "checkpoint written: {snapshots} snapshots")
             }
+            Output::Status(status) => live::write_status(status, w),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The gRPC types, server and client generated from containerd's protos in `proto/`
-//! (`containerd.services.snapshots.v1` and `containerd.types`), in modules named after
+//! (`containerd.services.snapshots.v1` and `containerd.types`) and from overlaysnapd's own
+//! `overlaysnap.admin.v1`, in modules named after
 //! their protobuf packages.
 #![allow(missing_docs)]
 
@@ -23,3 +24,15 @@ pub mod containerd {
 
 pub use containerd::services::snapshots::v1::*;
 pub use containerd::types::Mount;
+
+/// `overlaysnap.*`
+pub mod overlaysnap {
+    /// `overlaysnap.admin.*`
+    pub mod admin {
+        /// `overlaysnap.admin.v1`: overlaysnapd's `Admin` service (status, check, compact,
+        /// events), served beside containerd's on the same socket.
+        pub mod v1 {
+            tonic::include_proto!("overlaysnap.admin.v1");
+        }
+    }
+}

@@ -3,14 +3,20 @@
 //! calls finish (at most [`GRACE`]), write a checkpoint, close the snapshotter and remove
 //! the sockets. Under systemd ([`systemd`]) it serves on the socket systemd passes, if
 //! any, and notifies readiness and stopping.
+//!
+//! Served on the socket: containerd's Snapshots (through a [`Published`] snapshotter whose
+//! [`Hub`] feeds the admin service's Events), overlaysnapd's Admin, and the standard
+//! `grpc.health.v1.Health` (SERVING until the stop begins; then Events streams end).
 
+use crate::admin::AdminService;
+use crate::api::overlaysnap::admin::v1::admin_server::AdminServer;
 use crate::api::snapshots_server::SnapshotsServer;
 use crate::linger::{Lingerer, LINGER};
 use crate::metrics::{JournalMetrics, Metrics, MetricsAddress, MetricsListener};
 use crate::service::SnapshotService;
 use crate::socket;
 use crate::systemd;
-use overlaysnap::service::Router;
+use overlaysnap::service::{Hub, Published, Router};
 use overlaysnap::{Options, Snapshotter};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,8 +96,11 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     };
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
+    // Served through containerd's internal service, whose events the admin service streams.
+    let hub = Arc::new(Hub::new());
+    let published = Published::new(snapshotter.clone(), hub.clone());
     let mut router = Router::new();
-    router.register(settings.name.clone(), snapshotter.clone())?;
+    router.register(settings.name.clone(), Arc::new(published))?;
     let mut service = SnapshotService::new(Arc::new(router));
     if let Some(metrics) = &metrics {
         service = service.with_metrics(Arc::clone(metrics));
@@ -103,6 +112,17 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
         }
         tokio::spawn(listener.serve(metrics))
     });
+    let (stopping, stop_watch) = tokio::sync::watch::channel(false);
+    let admin = AdminServer::new(AdminService::new(
+        snapshotter.clone(),
+        hub,
+        settings.name.clone(),
+        stop_watch,
+    ));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<SnapshotsServer<SnapshotService>>()
+        .await;
 
     let lingerer = Lingerer::new();
     let incoming = lingerer.incoming(listener);
@@ -110,6 +130,8 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
     let mut server = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
+            .add_service(admin)
+            .add_service(health_service)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             }),
@@ -137,6 +159,10 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
         signal,
         "stopping: no new connections; finishing in-flight calls"
     );
+    let _ = stopping.send(true);
+    health
+        .set_not_serving::<SnapshotsServer<SnapshotService>>()
+        .await;
     let _ = stop.send(());
     match tokio::time::timeout(GRACE, &mut server).await {
         Ok(ended) => ended??,

@@ -18,9 +18,12 @@
 //!   configuration, the daemon's start and stop, and the closing of connections;
 //! - [`metrics`]: OpenMetrics over HTTP, when the configuration asks for them;
 //! - [`systemd`]: socket activation and readiness notification;
-//! - [`client`]: a client over the unix socket.
+//! - [`admin`]: overlaysnapd's own admin service (status, check, compact, events), on the
+//!   same socket, for the daemon's user and root only;
+//! - [`client`]: clients over the unix socket.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod client;
 pub mod config;

@@ -4,7 +4,8 @@
 //!   and publishes an [`Event`] after every successful Prepare, Commit and Remove.
 //! - [`Router`] is containerd's *external* service: named snapshotters, looked up by the
 //!   `snapshotter` argument of each request, with List delivered in blocks.
-//! - [`Hub`] is a [`Publisher`] that hands events to subscribers over channels.
+//! - [`Hub`] is a [`Publisher`] that hands events to subscribers over bounded buffers,
+//!   dropping a subscriber that falls behind rather than slowing the writer.
 //!
 //! Everything here is synchronous, like the rest of the library; the gRPC daemon calls it
 //! from blocking threads.
@@ -31,6 +32,6 @@ pub mod events;
 pub mod published;
 pub mod router;
 
-pub use events::{Event, Hub, Publisher};
+pub use events::{Event, Hub, Offer, Publisher, Subscriber, SUBSCRIBER_BUFFER};
 pub use published::Published;
 pub use router::{Router, LIST_BLOCK};

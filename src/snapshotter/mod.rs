@@ -38,14 +38,18 @@
 //! - `reconcile`: the crash rules above, applied to the directories after recovery;
 //! - `pipeline`: the write pipeline and its locks (decide, prepare directories, submit
 //!   and wait, apply, publish; checkpoints);
-//! - `ops`: containerd's operations, built on the pipeline.
+//! - `ops`: containerd's operations, built on the pipeline;
+//! - `live`: read-only views of an open snapshotter for a live daemon ([`Status`],
+//!   [`Snapshotter::check`]).
 
+mod live;
 mod open;
 mod ops;
 mod options;
 mod pipeline;
 mod reconcile;
 
+pub use live::Status;
 pub use options::{Options, UPPERDIR_LABEL};
 
 use crate::core::{KindCounts, Record, State};
