@@ -42,11 +42,14 @@
 //! `model-check: depth D, S distinct states, T transitions, V violations` shows with
 //! `-- --nocapture`.
 
+mod support;
+
 use overlaysnap::core::{Command, Kind, Labels, Record, Snapshot, State, Timestamp, Usage};
 use overlaysnap::journal::{Journal, MemoryJournal};
 use overlaysnap::ErrorKind;
 use overlaysnap_model as model;
 use std::collections::{BTreeSet, HashSet};
+use support::machine::run_model;
 
 /// The depth of a plain `cargo test --test model_check` (debug build).
 const DEFAULT_DEPTH: usize = 6;
@@ -76,7 +79,7 @@ enum Step {
 
 /// What a reference answers for a command: the snapshot it now holds (None for Remove), or
 /// the error kind.
-type Outcome = Result<Option<model::Snap>, model::ErrKind>;
+type Outcome = support::machine::Answer;
 
 /// A reference the core is checked against: the model, or a planted divergence from it.
 type Reference = fn(&mut model::Model, &Command) -> Outcome;
@@ -301,41 +304,6 @@ fn as_model(key: &str, s: &Snapshot) -> model::Snap {
         created: (s.created.seconds, s.created.nanos),
         updated: (s.updated.seconds, s.updated.nanos),
         usage: s.usage.map(|u| (u.size, u.inodes)),
-    }
-}
-
-/// The model itself: the reference of the real search.
-fn run_model(m: &mut model::Model, cmd: &Command) -> Outcome {
-    let t = |ts: Timestamp| (ts.seconds, ts.nanos);
-    match cmd {
-        Command::Prepare {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.prepare(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::View {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.view(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::Commit {
-            name,
-            key,
-            labels,
-            usage,
-            now,
-        } => m
-            .commit(name, key, labels, (usage.size, usage.inodes), t(*now))
-            .map(Some),
-        Command::Remove { key } => m.remove(key).map(|()| None),
-        Command::Update {
-            key,
-            labels,
-            fieldpaths,
-            now,
-        } => m.update(key, labels, fieldpaths, t(*now)).map(Some),
     }
 }
 
