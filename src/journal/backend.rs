@@ -76,3 +76,24 @@ impl Backend for MemoryBackend {
         Ok((Box::new(journal), recovery))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::RealFs;
+
+    /// The names operators see (the daemon's startup log, its `journal = "…"` config key)
+    /// are the backends' own, and a memory journal refuses a root that holds a log one.
+    #[test]
+    fn backends_are_named_as_configured_and_memory_spares_a_log() {
+        assert_eq!(LogBackend.name(), "log");
+        assert_eq!(MemoryBackend.name(), "memory");
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("journal");
+        drop(LogBackend.open(Arc::new(RealFs), &dir, None).unwrap());
+        match MemoryBackend.open(Arc::new(RealFs), &dir, None) {
+            Err(err) => assert_eq!(err.kind(), crate::ErrorKind::FailedPrecondition),
+            Ok(_) => panic!("a memory journal opened over a log journal's directory"),
+        }
+    }
+}
