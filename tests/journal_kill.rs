@@ -28,23 +28,6 @@ fn acknowledged_records_survive_sigkill() {
     }
 }
 
-/// A small deterministic generator for the parent's choices.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -137,7 +120,7 @@ fn parent() {
                 .as_nanos() as u64
         });
     println!("seed {seed} (replay with JOURNAL_KILL_SEED={seed})");
-    let mut rng = SplitMix(seed);
+    let mut rng = support::rng::SplitMix(seed);
     let mut state = State::new();
     let (mut total_acks, mut in_flight_kept) = (0, 0);
     for kill in 0..kills {
@@ -166,14 +149,14 @@ fn parent() {
             acks: 0,
             in_flight: None,
         };
-        let target = rng.below(30);
+        let target = rng.below(30) as u64;
         for line in lines.by_ref().map_while(Result::ok) {
             reported.read(&line);
             if reported.acks >= target {
                 break;
             }
         }
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
+        std::thread::sleep(Duration::from_micros(rng.below(3000) as u64));
         child.kill().unwrap();
         child.wait().unwrap();
         // What the child wrote before it died was acknowledged just the same.

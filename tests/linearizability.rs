@@ -38,6 +38,10 @@
 //! cargo test --test linearizability -- --nocapture     # prints the tally
 //! ```
 
+#[allow(dead_code)] // a generator shared by several test binaries; this one picks without `pct`
+#[path = "support/rng.rs"]
+mod rng;
+
 use overlaysnap::core::{Info, Kind, Labels};
 use overlaysnap::fs::Mount;
 use overlaysnap::{Backend, Error, ErrorKind, LogBackend, MemoryBackend, Options, Snapshotter};
@@ -390,26 +394,7 @@ impl Search<'_> {
     }
 }
 
-/// splitmix64: a seeded generator, so that a failing history's operations can be rerun.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len() as u64) as usize]
-    }
-}
+use rng::SplitMix as Rng;
 
 const KEYS: &[&str] = &["a", "b", "c"];
 const NAMES: &[&str] = &["A", "B", "C"];
@@ -418,34 +403,34 @@ const ALL: &[&str] = &["a", "b", "c", "A", "B", "C", "v"];
 fn random_op(rng: &mut Rng) -> Op {
     let parent = |rng: &mut Rng| match rng.below(3) {
         0 => None,
-        _ => Some(rng.pick(NAMES).to_owned()),
+        _ => Some((*rng.pick(NAMES)).to_owned()),
     };
     match rng.below(100) {
         0..=24 => Op::Prepare {
-            key: rng.pick(KEYS).to_owned(),
+            key: (*rng.pick(KEYS)).to_owned(),
             parent: parent(rng),
         },
         25..=29 => Op::View {
-            key: rng.pick(&["v", "a"]).to_owned(),
+            key: (*rng.pick(&["v", "a"])).to_owned(),
             parent: parent(rng),
         },
         30..=49 => Op::Commit {
-            name: rng.pick(NAMES).to_owned(),
-            key: rng.pick(KEYS).to_owned(),
+            name: (*rng.pick(NAMES)).to_owned(),
+            key: (*rng.pick(KEYS)).to_owned(),
         },
         50..=64 => Op::Remove {
-            key: rng.pick(ALL).to_owned(),
+            key: (*rng.pick(ALL)).to_owned(),
         },
         65..=79 => Op::Stat {
-            key: rng.pick(ALL).to_owned(),
+            key: (*rng.pick(ALL)).to_owned(),
         },
         80..=87 => Op::Update {
-            key: rng.pick(ALL).to_owned(),
-            value: (rng.below(3) > 0).then(|| rng.pick(&["x", "y"]).to_owned()),
+            key: (*rng.pick(ALL)).to_owned(),
+            value: (rng.below(3) > 0).then(|| (*rng.pick(&["x", "y"])).to_owned()),
             all: rng.below(2) == 0,
         },
         88..=94 => Op::Usage {
-            key: rng.pick(ALL).to_owned(),
+            key: (*rng.pick(ALL)).to_owned(),
         },
         _ => Op::Walk,
     }
@@ -492,7 +477,7 @@ fn measure_env(journal: &Arc<dyn Backend>) -> Env {
 /// invocation, and the model state it starts from.
 fn record(seed: u64, journal: &Arc<dyn Backend>, env: Env) -> (Vec<Event>, Model) {
     let mut rng = Rng(seed);
-    let threads = 3 + rng.below(2) as usize;
+    let threads = 3 + rng.below(2);
     let plans: Vec<Vec<Op>> = (0..threads)
         .map(|_| {
             let n = 6 + rng.below(3);

@@ -11,7 +11,7 @@ mod support;
 
 use overlaysnap::core::{Kind, Labels, Record, Timestamp};
 use overlaysnap::journal::{Journal, LogJournal};
-use overlaysnap_daemon::api::StatSnapshotRequest;
+use overlaysnap_daemon::api::{Info, StatSnapshotRequest};
 use overlaysnap_daemon::client;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
@@ -200,18 +200,7 @@ async fn a_call_sent_during_recovery_on_an_activated_socket_waits_and_succeeds()
     let sent = Instant::now();
     let call = tokio::spawn({
         let socket = socket.clone();
-        async move {
-            let mut c = client::connect(&socket).await?;
-            let info = c
-                .stat(StatSnapshotRequest {
-                    snapshotter: NAME.into(),
-                    key: "a".into(),
-                })
-                .await?
-                .into_inner()
-                .info;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((info, sent.elapsed()))
-        }
+        async move { stat_a(&socket).await.map(|info| (info, sent.elapsed())) }
     });
     // The connection made the activator exec the daemon; it is now recovering.
     while !std::fs::read_to_string(&log).unwrap().contains("Execing") {
@@ -246,6 +235,18 @@ async fn a_call_sent_during_recovery_on_an_activated_socket_waits_and_succeeds()
 /// Starts the daemon on root `root` with `listener` passed as systemd passes it (fd 3,
 /// `LISTEN_FDS=1`, `LISTEN_PID` its pid: `sh` moves the socket from stdin to fd 3 and
 /// execs the daemon in its own pid).
+/// Stat of "a" over a fresh connection to `socket`.
+async fn stat_a(socket: &Path) -> Result<Option<Info>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut c = client::connect(socket).await?;
+    Ok(c.stat(StatSnapshotRequest {
+        snapshotter: NAME.into(),
+        key: "a".into(),
+    })
+    .await?
+    .into_inner()
+    .info)
+}
+
 fn activated(listener: &std::os::unix::net::UnixListener, root: &Path, log: &Path) -> Child {
     let fd = std::os::fd::OwnedFd::from(listener.try_clone().unwrap());
     Command::new("sh")
@@ -289,18 +290,7 @@ async fn across_a_restart_on_the_inherited_socket_a_call_is_queued_not_refused()
     // No daemon runs now: the call is queued on the socket.
     let call = tokio::spawn({
         let socket = socket.clone();
-        async move {
-            let mut c = client::connect(&socket).await?;
-            let info = c
-                .stat(StatSnapshotRequest {
-                    snapshotter: NAME.into(),
-                    key: "a".into(),
-                })
-                .await?
-                .into_inner()
-                .info;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(info)
-        }
+        async move { stat_a(&socket).await }
     });
     let _second = Reaped(Some(activated(&listener, &root, &log)), log.clone());
     let info = tokio::time::timeout(PATIENCE, call)

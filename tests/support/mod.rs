@@ -6,6 +6,7 @@
 
 pub mod machine;
 pub mod reach;
+pub mod rng;
 
 use overlaysnap::core::{Command, Labels, Timestamp, Usage};
 use proptest::prelude::*;
