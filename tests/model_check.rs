@@ -209,6 +209,7 @@ fn commit(name: &str, key: &str, labels: Labels) -> Command {
     Command::Commit {
         name: name.into(),
         key: key.into(),
+        parent: None,
         labels,
         usage: USAGE,
         now: Timestamp::default(),

@@ -308,6 +308,7 @@ impl Step {
             } => Command::Commit {
                 name: key(name),
                 key: key(k),
+                parent: None,
                 labels: labels(l),
                 usage: Usage {
                     size: i64::from(*size) * 4096,
@@ -556,6 +557,7 @@ fn run_model(m: &mut model::Model, cmd: &Command) -> Result<Option<model::Snap>,
         Command::Commit {
             name,
             key,
+            parent: None,
             labels,
             usage,
             now,

@@ -74,6 +74,7 @@ fn history() -> Vec<Record> {
         Command::Commit {
             name: "sha256:aa".into(),
             key: "extract-1".into(),
+            parent: None,
             labels: labels(&[("containerd.io/gc.root", "2024-01-01")]),
             usage: Usage {
                 size: 4096 * 300,
@@ -111,6 +112,7 @@ fn history() -> Vec<Record> {
         Command::Commit {
             name: "sha256:bb".into(),
             key: "extract-2".into(),
+            parent: None,
             labels: Labels::new(),
             usage: Usage { size: 0, inodes: 1 },
             now: t(7),
