@@ -50,7 +50,7 @@ fn c_path(p: &Path) -> CString {
 
 /// An overlay whiteout: a character device 0/0.
 fn whiteout(p: &Path) {
-    let rc = unsafe { libc::mknod(c_path(p).as_ptr(), libc::S_IFCHR | 0o000, 0) };
+    let rc = unsafe { libc::mknod(c_path(p).as_ptr(), libc::S_IFCHR, 0) };
     assert_eq!(rc, 0, "mknod {p:?}: {}", std::io::Error::last_os_error());
 }
 
