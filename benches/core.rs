@@ -41,6 +41,7 @@ fn populated(n: usize) -> State {
                 &Command::Commit {
                     name: format!("layer-{i}"),
                     key: format!("key-{i}"),
+                    parent: None,
                     labels: [("tier".to_string(), (i % 3).to_string())].into(),
                     usage: Usage::default(),
                     now: NOW,
@@ -76,6 +77,7 @@ fn commands(c: &mut Criterion) {
                     &Command::Commit {
                         name: "fresh-c".into(),
                         key: "fresh".into(),
+                        parent: None,
                         labels: Labels::new(),
                         usage: Usage::default(),
                         now: NOW,

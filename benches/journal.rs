@@ -152,6 +152,7 @@ fn history(n: usize) -> (Vec<Record>, State) {
             Command::Commit {
                 name: format!("base-{i}"),
                 key: format!("base-{i}-tmp"),
+                parent: None,
                 labels: labels(),
                 usage: Usage {
                     size: 4096,
@@ -179,6 +180,7 @@ fn history(n: usize) -> (Vec<Record>, State) {
             Command::Commit {
                 name: name.clone(),
                 key,
+                parent: None,
                 labels: labels(),
                 usage,
                 now,
@@ -287,6 +289,7 @@ fn checkpoint(c: &mut Criterion) {
             let cmd = Command::Commit {
                 name: format!("base-{i}"),
                 key,
+                parent: None,
                 labels: labels(),
                 usage,
                 now,

@@ -15,6 +15,7 @@ fn main() -> overlaysnap::Result<()> {
         Command::Commit {
             name: "sha256:base".into(),
             key: "extract-base".into(),
+            parent: None,
             labels: [("containerd.io/gc.root".to_string(), "yes".to_string())].into(),
             usage: Usage::default(),
             now,

@@ -23,8 +23,9 @@ pub trait Snapshots: Send + Sync {
     fn prepare(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>>;
     /// A new View of `parent`, and its mounts.
     fn view(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>>;
-    /// Commits the Active snapshot `key` as `name`.
-    fn commit(&self, name: &str, key: &str, labels: Labels) -> Result<()>;
+    /// Commits the Active snapshot `key` as `name`; with `parent`, an Active snapshot
+    /// prepared without one is committed above it (containerd 2.2's rebase).
+    fn commit(&self, name: &str, key: &str, parent: Option<&str>, labels: Labels) -> Result<()>;
     /// Removes `key`.
     fn remove(&self, key: &str) -> Result<()>;
     /// Calls `f` with every snapshot selected by any of `filters`, ordered by name.
@@ -59,8 +60,8 @@ impl Snapshots for Snapshotter {
     fn view(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
         Snapshotter::view(self, key, parent, labels)
     }
-    fn commit(&self, name: &str, key: &str, labels: Labels) -> Result<()> {
-        Snapshotter::commit(self, name, key, labels)
+    fn commit(&self, name: &str, key: &str, parent: Option<&str>, labels: Labels) -> Result<()> {
+        Snapshotter::commit_with_parent(self, name, key, parent, labels)
     }
     fn remove(&self, key: &str) -> Result<()> {
         Snapshotter::remove(self, key)

@@ -106,7 +106,7 @@ fn apply_model(m: &mut Model, op: &Op, step: usize) -> Answer {
     let r = match op {
         Op::Prepare(k, p, l) => m.prepare(k, p.as_deref(), l, now).map(|_| Payload::Done),
         Op::View(k, p, l) => m.view(k, p.as_deref(), l, now).map(|_| Payload::Done),
-        Op::Commit(n, k, l) => m.commit(n, k, l, (0, 0), now).map(|_| Payload::Done),
+        Op::Commit(n, k, l) => m.commit(n, k, None, l, (0, 0), now).map(|_| Payload::Done),
         Op::Remove(k) => m.remove(k).map(|_| Payload::Done),
         Op::Update(k, l, p) => m.update(k, l, p, now).map(|s| Payload::Info(entry(&s))),
         Op::Stat(k) => m.stat(k).map(|s| Payload::Info(entry(&s))),

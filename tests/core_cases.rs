@@ -154,6 +154,7 @@ fn commit_keeps_id_replaces_labels_and_renames_child_entry() {
         Command::Commit {
             name: "n".into(),
             key: "k".into(),
+            parent: None,
             labels: labels(&[("new", "2")]),
             usage: Usage {
                 size: 4096,

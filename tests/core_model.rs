@@ -32,7 +32,9 @@ use support::reach::{self, Pair, Tally};
 /// Prepare and View: a bad key, parent or label, or a parent that is not committed →
 /// InvalidArgument; no parent → NotFound; key taken → AlreadyExists. Commit: bad input →
 /// InvalidArgument; no key → NotFound; name taken → AlreadyExists; key not active →
-/// FailedPrecondition. Remove: bad key; missing; has children → FailedPrecondition.
+/// FailedPrecondition. Rebase (a Commit with a parent): as Commit, plus another parent
+/// than the snapshot's own → InvalidArgument, a missing parent → NotFound, one not
+/// committed → FailedPrecondition. Remove: bad key; missing; has children → FailedPrecondition.
 /// Update: bad key, label or field path; missing. Walk: a bad filter → InvalidArgument.
 const PAIRS: &[Pair] = {
     use ErrorKind::*;
@@ -50,6 +52,10 @@ const PAIRS: &[Pair] = {
         ("Commit", Some(NotFound)),
         ("Commit", Some(AlreadyExists)),
         ("Commit", Some(FailedPrecondition)),
+        ("Rebase", None),
+        ("Rebase", Some(InvalidArgument)),
+        ("Rebase", Some(NotFound)),
+        ("Rebase", Some(FailedPrecondition)),
         ("Remove", None),
         ("Remove", Some(InvalidArgument)),
         ("Remove", Some(NotFound)),

@@ -296,6 +296,7 @@ fn empty_label_values_are_never_stored(mut state: State) {
         Command::Commit {
             name: "m".into(),
             key: "n".into(),
+            parent: None,
             labels: given,
             usage: Usage::default(),
             now: T1,

@@ -130,7 +130,7 @@ impl Reference {
                 .map(drop),
             Op::View(key, parent) => m.view(key, parent, &labels(&[("p", key)]), now).map(drop),
             Op::Commit(name, key) => m
-                .commit(name, key, &labels(&[("c", name)]), (0, 0), now)
+                .commit(name, key, None, &labels(&[("c", name)]), (0, 0), now)
                 .map(drop),
             Op::Remove(key) => m.remove(key),
             Op::Update(key, value) => m

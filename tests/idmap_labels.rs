@@ -78,6 +78,7 @@ fn setup() -> (State, Model) {
         Command::Commit {
             name: "base".into(),
             key: "extract".into(),
+            parent: None,
             labels: none.clone(),
             usage: Usage::default(),
             now: NOW,
@@ -94,7 +95,9 @@ fn setup() -> (State, Model) {
     }
     let t = (NOW.seconds, NOW.nanos);
     model.prepare("extract", None, &none, t).unwrap();
-    model.commit("base", "extract", &none, (0, 0), t).unwrap();
+    model
+        .commit("base", "extract", None, &none, (0, 0), t)
+        .unwrap();
     model.prepare("work", Some("base"), &none, t).unwrap();
     (state, model)
 }
@@ -117,6 +120,7 @@ fn commands(labels: &Labels) -> Vec<Command> {
         Command::Commit {
             name: "new".into(),
             key: "work".into(),
+            parent: None,
             labels: labels.clone(),
             usage: Usage::default(),
             now: NOW,
@@ -148,7 +152,7 @@ fn model_run(model: &mut Model, cmd: &Command) -> Result<(), ErrKind> {
         } => model.view(key, parent.as_deref(), labels, t).map(drop),
         Command::Commit {
             name, key, labels, ..
-        } => model.commit(name, key, labels, (0, 0), t).map(drop),
+        } => model.commit(name, key, None, labels, (0, 0), t).map(drop),
         Command::Update {
             key,
             labels,

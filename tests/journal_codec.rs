@@ -57,6 +57,11 @@ fn encoded(record: &Record) -> Vec<u8> {
     Record::Updated { id: 2, key: "v".into(), labels: labels(), at: AT },
     [&[3, 2, 1, b'v', 1, 1, b'a', 1, b'b'][..], &AT_BYTES].concat(),
 )]
+#[case::rebased(
+    Record::Rebased { id: 1, key: "k".into(), name: "n".into(), parent: "p".into(), labels: labels(), usage: Usage { size: 4096, inodes: 3 }, at: AT },
+    // variant 4 (format version 2), id 1, key "k", name "n", parent "p", labels, usage, at
+    [&[4, 1, 1, b'k', 1, b'n', 1, b'p', 1, 1, b'a', 1, b'b', 251, 0x00, 0x20, 6][..], &AT_BYTES].concat(),
+)]
 fn golden_bytes_of_each_record_variant(#[case] record: Record, #[case] golden: Vec<u8>) {
     assert_eq!(encoded(&record), golden, "encoding of {record:?}");
     assert_eq!(codec::decode_record(&golden), Ok(record));
@@ -87,11 +92,11 @@ fn golden_bytes_of_a_frame() {
 fn golden_bytes_of_a_file_header() {
     assert_eq!(
         &frame::header(frame::LOG_MAGIC),
-        b"OSNAPLOG\x01\x00\x00\x00"
+        b"OSNAPLOG\x02\x00\x00\x00"
     );
     assert_eq!(
         &frame::header(frame::CHECKPOINT_MAGIC),
-        b"OSNAPCKP\x01\x00\x00\x00"
+        b"OSNAPCKP\x02\x00\x00\x00"
     );
 }
 
@@ -132,7 +137,7 @@ fn a_length_claiming_more_than_the_cap_is_refused_without_allocating() {
 
 #[test]
 fn an_unknown_variant_does_not_decode() {
-    assert!(codec::decode_record(&[4, 1, 1, b'n']).is_err());
+    assert!(codec::decode_record(&[5, 1, 1, b'n']).is_err());
 }
 
 /// The record that serde's decoding of [`Record`] reads from `bytes`, if it takes them all:

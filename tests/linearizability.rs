@@ -267,7 +267,7 @@ fn run_model(m: &mut Model, op: &Op, env: Env) -> Outcome {
             Err(e) => failed(e),
         },
         Op::Commit { name, key } => m
-            .commit(name, key, &Labels::new(), env.empty_layer, T0)
+            .commit(name, key, None, &Labels::new(), env.empty_layer, T0)
             .map_or_else(failed, |_| Outcome::Done),
         Op::Remove { key } => m.remove(key).map_or_else(failed, |()| Outcome::Done),
         Op::Stat { key } => m.stat(key).map_or_else(failed, snap_outcome),

@@ -5,7 +5,8 @@
 //!
 //! - Universe ([`alphabet`]): the names `a`, `b`, `c`; Prepare and View of each name with
 //!   no parent or each name as parent; Commit of each name to each name, with no labels
-//!   or with `l=y` plus an empty-valued label; Remove of each name; Update of each name
+//!   or with `l=y` plus an empty-valued label, and with no labels and the parent `a`
+//!   (containerd 2.2's rebase; one parent only, to keep the search about as wide); Remove of each name; Update of each name
 //!   setting, replacing and clearing the label `l` (value `x` or `y`) and with an invalid
 //!   field path; six malformed commands (empty key, name or parent, a control
 //!   character, an empty label key); Restart and Checkpoint.
@@ -162,6 +163,10 @@ fn alphabet() -> Vec<Step> {
             for l in [labels(&[]), labels(&[("l", "y"), ("m", "")])] {
                 cmds.push(commit(name, key, l));
             }
+            // containerd 2.2's rebase, sparingly (one parent, no labels): enough for
+            // every answer (rebased, own parent, another parent, missing, not committed,
+            // the key itself) without widening the search much.
+            cmds.push(rebase(name, key, "a"));
         }
     }
     let updates: [(Labels, &[&str]); 6] = [
@@ -209,7 +214,20 @@ fn commit(name: &str, key: &str, labels: Labels) -> Command {
     Command::Commit {
         name: name.into(),
         key: key.into(),
+        parent: None,
         labels,
+        usage: USAGE,
+        now: Timestamp::default(),
+    }
+}
+
+/// Commit `key` as `name` above `parent` (containerd 2.2's `WithParent`), no labels.
+fn rebase(name: &str, key: &str, parent: &str) -> Command {
+    Command::Commit {
+        name: name.into(),
+        key: key.into(),
+        parent: Some(parent.into()),
+        labels: Labels::new(),
         usage: USAGE,
         now: Timestamp::default(),
     }
@@ -254,8 +272,18 @@ fn show(step: &Step) -> String {
             ..
         }) => format!("View {key:?} parent {parent:?} labels {}", l(labels)),
         Step::Run(Command::Commit {
-            name, key, labels, ..
-        }) => format!("Commit {key:?} as {name:?} labels {}", l(labels)),
+            name,
+            key,
+            parent,
+            labels,
+            ..
+        }) => match parent {
+            None => format!("Commit {key:?} as {name:?} labels {}", l(labels)),
+            Some(p) => format!(
+                "Commit {key:?} as {name:?} above {p:?} labels {}",
+                l(labels)
+            ),
+        },
         Step::Run(Command::Remove { key }) => format!("Remove {key:?}"),
         Step::Run(Command::Update {
             key,

@@ -59,7 +59,7 @@ impl Snapshots for Fixed {
     fn view(&self, key: &str, _: Option<&str>, _: Labels) -> Result<Vec<Mount>> {
         Err(self.refuse(key))
     }
-    fn commit(&self, _: &str, key: &str, _: Labels) -> Result<()> {
+    fn commit(&self, _: &str, key: &str, _: Option<&str>, _: Labels) -> Result<()> {
         Err(self.refuse(key))
     }
     fn remove(&self, key: &str) -> Result<()> {
@@ -301,7 +301,7 @@ fn events_are_published_only_after_success() {
     );
     assert_eq!(drain(&events), []);
 
-    published.commit("base", "k1", none()).unwrap();
+    published.commit("base", "k1", None, none()).unwrap();
     assert_eq!(
         drain(&events),
         [Event::Commit {
@@ -310,7 +310,10 @@ fn events_are_published_only_after_success() {
         }]
     );
     assert_eq!(
-        published.commit("base2", "k1", none()).unwrap_err().kind(),
+        published
+            .commit("base2", "k1", None, none())
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound,
         "k1 is gone"
     );

@@ -81,6 +81,10 @@ pub enum Command {
         name: String,
         /// The active snapshot to commit.
         key: String,
+        /// Commit above this committed snapshot (containerd 2.2's rebase): only for an
+        /// active snapshot prepared without a parent, or naming its own parent.
+        #[arg(long, value_name = "PARENT")]
+        parent: Option<String>,
         /// A label for the committed snapshot (repeatable).
         #[arg(long = "label", value_name = "K=V", value_parser = parse_label)]
         labels: Vec<LabelArg>,

@@ -37,9 +37,14 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
                 target: None,
             })
         }
-        Command::Commit { name, key, labels } => {
+        Command::Commit {
+            name,
+            key,
+            parent,
+            labels,
+        } => {
             let s = open_existing(root)?;
-            s.commit(name, key, labels_of(labels))?;
+            s.commit_with_parent(name, key, parent.as_deref(), labels_of(labels))?;
             Ok(Output::Committed(s.stat(name)?))
         }
         Command::Rm { keys, sync_remove } => {

@@ -193,6 +193,23 @@ fn ls_orders_by_name_and_filters() {
 }
 
 #[test]
+fn commit_with_parent_rebases_a_parentless_layer() {
+    let root = Root::new();
+    root.prepare("b", None);
+    root.ok(&["commit", "base", "b"]);
+    root.prepare("layer", None);
+    root.prepare("child", Some("base"));
+    // Another parent than its own: invalid argument (7); a missing one: not found (4).
+    root.fails(&["commit", "x", "child", "--parent", "layer"], 7);
+    root.fails(&["commit", "x", "layer", "--parent", "nope"], 4);
+    // A parent that is not committed: failed precondition (6).
+    root.fails(&["commit", "x", "layer", "--parent", "child"], 6);
+    let info = root.json(&["commit", "sha256:l", "layer", "--parent", "base"]);
+    assert_eq!(info["parent"], "base");
+    assert_eq!(info["kind"], "committed");
+}
+
+#[test]
 fn a_bad_filter_is_an_invalid_argument() {
     let root = Root::new();
     root.prepare("k", None);

@@ -299,14 +299,20 @@ impl SnapshotsRpc for SnapshotService {
         }))
     }
 
-    /// containerd 2.x may send `parent` for snapshotters that rebase on Commit; overlaysnap
-    /// does not offer that capability, so containerd never sends it and it is ignored.
+    /// `parent` (snapshots API v1.10, containerd 2.2's `WithParent`, sent when the proxy
+    /// plugin declares `capabilities = ["rebase"]`): an Active snapshot prepared without a
+    /// parent is committed above it; empty is no parent, as in Prepare.
     async fn commit(
         &self,
         request: Request<CommitSnapshotRequest>,
     ) -> Result<Response<()>, Status> {
         self.serve(request, "commit", Run::Blocking, |snapshotter, request| {
-            snapshotter.commit(&request.name, &request.key, request.labels)
+            snapshotter.commit(
+                &request.name,
+                &request.key,
+                parent(&request.parent),
+                request.labels,
+            )
         })
         .await?;
         Ok(Response::new(()))

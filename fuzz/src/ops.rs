@@ -71,6 +71,8 @@ pub enum Step {
         name: Key,
         /// The active key.
         key: Key,
+        /// containerd 2.2's `WithParent` (a rebase of a parentless layer), if any.
+        parent: Option<Key>,
         /// The committed labels.
         labels: Vec<Label>,
         /// The measured size (inodes are derived from it).
@@ -303,11 +305,13 @@ impl Step {
             Step::Commit {
                 name,
                 key: k,
+                parent,
                 labels: l,
                 size,
             } => Command::Commit {
                 name: key(name),
                 key: key(k),
+                parent: parent.as_ref().map(key),
                 labels: labels(l),
                 usage: Usage {
                     size: i64::from(*size) * 4096,
@@ -556,11 +560,19 @@ fn run_model(m: &mut model::Model, cmd: &Command) -> Result<Option<model::Snap>,
         Command::Commit {
             name,
             key,
+            parent,
             labels,
             usage,
             now,
         } => m
-            .commit(name, key, labels, (usage.size, usage.inodes), t(*now))
+            .commit(
+                name,
+                key,
+                parent.as_deref(),
+                labels,
+                (usage.size, usage.inodes),
+                t(*now),
+            )
             .map(Some),
         Command::Remove { key } => m.remove(key).map(|()| None),
         Command::Update {

@@ -74,6 +74,7 @@ fn history() -> Vec<Record> {
         Command::Commit {
             name: "sha256:aa".into(),
             key: "extract-1".into(),
+            parent: None,
             labels: labels(&[("containerd.io/gc.root", "2024-01-01")]),
             usage: Usage {
                 size: 4096 * 300,
@@ -102,15 +103,17 @@ fn history() -> Vec<Record> {
         Command::Remove {
             key: "view-1".into(),
         },
+        // containerd 2.2's parallel unpack: prepared without a parent, rebased at Commit.
         Command::Prepare {
             key: "extract-2".into(),
-            parent: Some("sha256:aa".into()),
+            parent: None,
             labels: Labels::new(),
             now: t(6),
         },
         Command::Commit {
             name: "sha256:bb".into(),
             key: "extract-2".into(),
+            parent: Some("sha256:aa".into()),
             labels: Labels::new(),
             usage: Usage { size: 0, inodes: 1 },
             now: t(7),
@@ -452,12 +455,14 @@ impl Encode for Step {
             Step::Commit {
                 name,
                 key,
+                parent,
                 labels,
                 size,
             } => {
                 variant(out, 2, N);
                 name.put(out);
                 key.put(out);
+                parent.put(out);
                 labels.put(out);
                 size.put(out);
             }
@@ -516,9 +521,15 @@ fn prepare(key: Key, parent: Option<Key>) -> Step {
 }
 
 fn commit(name: Key, key: Key) -> Step {
+    commit_above(name, key, None)
+}
+
+/// Commit with containerd 2.2's `WithParent(parent)`.
+fn commit_above(name: Key, key: Key, parent: Option<Key>) -> Step {
     Step::Commit {
         name,
         key,
+        parent,
         labels: vec![Label {
             key: LabelKey::GcRoot,
             value: LabelValue::X,
@@ -620,6 +631,27 @@ fn refusals() -> Vec<Step> {
     ]
 }
 
+/// containerd 2.2's parallel unpack: layers prepared without a parent, committed in order
+/// above the one before (a rebase), then each refusal of a rebase.
+fn parallel_unpack() -> Vec<Step> {
+    use Key::*;
+    vec![
+        prepare(A, None),
+        prepare(B, None),
+        prepare(C, None),
+        commit(Sha, A),
+        commit_above(Slash, B, Some(Sha)),
+        prepare(D, Some(Slash)),
+        // another parent than its own; a missing parent; a parent not committed
+        commit_above(A, D, Some(Sha)),
+        commit_above(A, C, Some(B)),
+        commit_above(A, C, Some(D)),
+        commit_above(A, C, Some(Slash)),
+        Step::Remove { key: D },
+        Step::Remove { key: Sha },
+    ]
+}
+
 fn ops() -> Vec<Seed> {
     use CrashKind::*;
     use FaultKind::*;
@@ -633,6 +665,7 @@ fn ops() -> Vec<Seed> {
     let mut scenarios: Vec<(String, Vec<Step>)> = vec![
         ("image-pull".into(), pull.clone()),
         ("refusals".into(), refusals()),
+        ("parallel-unpack-rebase".into(), parallel_unpack()),
         (
             "restart-and-checkpoint".into(),
             with(

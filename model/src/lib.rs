@@ -234,27 +234,50 @@ impl Model {
     }
 
     /// Turns the Active `key` into the Committed `name` (same id, labels replaced); returns it.
+    /// With `parent` (containerd 2.2's rebase): a snapshot without a parent gets it; its
+    /// own parent changes nothing; any other parent is InvalidArgument. A parent it gets
+    /// must exist (NotFound; `key` itself no longer does) and be Committed
+    /// (FailedPrecondition).
     pub fn commit(
         &mut self,
         name: &str,
         key: &str,
+        parent: Option<&str>,
         labels: &Labels,
         usage: (i64, i64),
         now: Time,
     ) -> Result<Snap, ErrKind> {
         check_name(name)?;
         check_name(key)?;
+        if let Some(p) = parent {
+            check_name(p)?;
+        }
         check_labels(labels)?;
-        let kind = self.find(key).ok_or(ErrKind::NotFound)?.kind;
+        let active = self.find(key).ok_or(ErrKind::NotFound)?.clone();
         if self.find(name).is_some() {
             return Err(ErrKind::AlreadyExists);
         }
-        if kind != Kind::Active {
+        if active.kind != Kind::Active {
             return Err(ErrKind::FailedPrecondition);
         }
+        let new_parent = match (&active.parent, parent) {
+            (Some(own), Some(p)) if own != p => return Err(ErrKind::InvalidArgument),
+            (None, Some(p)) => {
+                let found = self.snaps.iter().find(|s| s.name == p && s.name != key);
+                match found {
+                    None => return Err(ErrKind::NotFound),
+                    Some(ps) if ps.kind != Kind::Committed => {
+                        return Err(ErrKind::FailedPrecondition)
+                    }
+                    Some(_) => Some(p.to_string()),
+                }
+            }
+            (own, _) => own.clone(),
+        };
         let snap = self.snaps.iter_mut().find(|s| s.name == key).unwrap();
         snap.kind = Kind::Committed;
         snap.name = name.to_string();
+        snap.parent = new_parent;
         snap.labels = stored(labels);
         snap.created = now;
         snap.updated = now;

@@ -20,13 +20,15 @@ fn none() -> Labels {
 fn sample() -> Model {
     let mut m = Model::new();
     m.prepare("k-base", None, &none(), T0).unwrap();
-    m.commit("base", "k-base", &none(), (0, 0), T0).unwrap();
+    m.commit("base", "k-base", None, &none(), (0, 0), T0)
+        .unwrap();
     m.prepare("a", Some("base"), &labels(&[("l", "1")]), T0)
         .unwrap();
     m.view("v", Some("base"), &none(), T0).unwrap();
     m.prepare("k-c", Some("base"), &none(), T0).unwrap();
     let root = labels(&[("containerd.io/gc.root", "x")]);
-    m.commit("sha256:c", "k-c", &root, (1, 1), T0).unwrap();
+    m.commit("sha256:c", "k-c", None, &root, (1, 1), T0)
+        .unwrap();
     m
 }
 
@@ -46,6 +48,7 @@ fn commit_renames_and_keeps_the_id() {
         .commit(
             "name",
             "key",
+            None,
             &labels(&[("new", "2"), ("e", "")]),
             (7, 3),
             T1,
@@ -59,7 +62,7 @@ fn commit_renames_and_keeps_the_id() {
     assert_eq!((c.created, c.updated, c.usage), (T1, T1, Some((7, 3))));
     assert_eq!(m.stat("key"), Err(ErrKind::NotFound));
     assert_eq!(m.stat("name").unwrap(), c);
-    let err = m.commit("other", "name", &none(), (0, 0), T1);
+    let err = m.commit("other", "name", None, &none(), (0, 0), T1);
     assert_eq!(err, Err(ErrKind::FailedPrecondition));
 }
 
@@ -68,11 +71,11 @@ fn commit_name_equal_to_key_exists() {
     let mut m = Model::new();
     m.prepare("k", None, &none(), T0).unwrap();
     assert_eq!(
-        m.commit("k", "k", &none(), (0, 0), T0),
+        m.commit("k", "k", None, &none(), (0, 0), T0),
         Err(ErrKind::AlreadyExists)
     );
     assert_eq!(
-        m.commit("n", "missing", &none(), (0, 0), T0),
+        m.commit("n", "missing", None, &none(), (0, 0), T0),
         Err(ErrKind::NotFound)
     );
 }

@@ -38,6 +38,12 @@ pub enum Command {
         name: String,
         /// The Active snapshot's key.
         key: String,
+        /// containerd 2.2's `WithParent` commit option (snapshots API v1.10,
+        /// `CommitSnapshotRequest.parent`): an Active snapshot prepared without a parent is
+        /// committed above this committed snapshot (a rebase). `None`, or the Active
+        /// snapshot's own parent, commits as before; any other parent of an Active snapshot
+        /// that has one is InvalidArgument.
+        parent: Option<String>,
         /// The committed snapshot's labels; they replace the Active snapshot's labels.
         labels: Labels,
         /// The layer's usage, measured by the effect layer before deciding.

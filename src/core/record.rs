@@ -63,6 +63,25 @@ pub enum Record {
         /// Update time (`updated`).
         at: Timestamp,
     },
+    /// An Active snapshot created without a parent became Committed under a new name above
+    /// the committed `parent`, keeping its id (a rebase: containerd 2.2's Commit with a
+    /// parent). Journal format version 2; version 1 files never hold one.
+    Rebased {
+        /// The snapshot's id.
+        id: u64,
+        /// The Active key that goes away.
+        key: String,
+        /// The Committed name that replaces it.
+        name: String,
+        /// The committed parent it now has.
+        parent: String,
+        /// The committed labels, without empty values.
+        labels: Labels,
+        /// The layer's measured usage.
+        usage: Usage,
+        /// Commit time (`created` and `updated`).
+        at: Timestamp,
+    },
 }
 
 impl Record {
@@ -72,7 +91,8 @@ impl Record {
             Record::Created { id, .. }
             | Record::Committed { id, .. }
             | Record::Removed { id, .. }
-            | Record::Updated { id, .. } => *id,
+            | Record::Updated { id, .. }
+            | Record::Rebased { id, .. } => *id,
         }
     }
 }

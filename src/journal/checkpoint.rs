@@ -46,6 +46,7 @@ pub(crate) fn read(store: &Store, seq: u64, into: &mut dyn Replay) -> Result<()>
     let bytes = store
         .read(&name)
         .map_err(|e| store.error("reading checkpoint", &name, e))?;
+    // Checkpoints are the same in every readable version.
     if let Err(bad) = frame::check_header(&bytes, CHECKPOINT_MAGIC) {
         return Err(corrupt(path, bad.offset, bad.reason));
     }

@@ -129,6 +129,16 @@ pub enum RecordRef<'a> {
         labels: LabelsRef<'a>,
         at: Timestamp,
     },
+    /// [`Record::Rebased`] (format version 2).
+    Rebased {
+        id: u64,
+        key: &'a str,
+        name: &'a str,
+        parent: &'a str,
+        labels: LabelsRef<'a>,
+        usage: Usage,
+        at: Timestamp,
+    },
 }
 
 impl RecordRef<'_> {
@@ -181,6 +191,23 @@ impl RecordRef<'_> {
                 labels: labels.to_labels(),
                 at,
             },
+            RecordRef::Rebased {
+                id,
+                key,
+                name,
+                parent,
+                labels,
+                usage,
+                at,
+            } => Record::Rebased {
+                id,
+                key: key.to_owned(),
+                name: name.to_owned(),
+                parent: parent.to_owned(),
+                labels: labels.to_labels(),
+                usage,
+                at,
+            },
         }
     }
 }
@@ -217,10 +244,7 @@ impl<'de: 'a, 'a, C> BorrowDecode<'de, C> for RecordRef<'a> {
                 key: BorrowDecode::borrow_decode(d)?,
                 name: BorrowDecode::borrow_decode(d)?,
                 labels: BorrowDecode::borrow_decode(d)?,
-                usage: Usage {
-                    size: i64::decode(d)?,
-                    inodes: i64::decode(d)?,
-                },
+                usage: usage(d)?,
                 at: timestamp(d)?,
             },
             2 => RecordRef::Removed {
@@ -233,10 +257,19 @@ impl<'de: 'a, 'a, C> BorrowDecode<'de, C> for RecordRef<'a> {
                 labels: BorrowDecode::borrow_decode(d)?,
                 at: timestamp(d)?,
             },
+            4 => RecordRef::Rebased {
+                id: u64::decode(d)?,
+                key: BorrowDecode::borrow_decode(d)?,
+                name: BorrowDecode::borrow_decode(d)?,
+                parent: BorrowDecode::borrow_decode(d)?,
+                labels: BorrowDecode::borrow_decode(d)?,
+                usage: usage(d)?,
+                at: timestamp(d)?,
+            },
             found => {
                 return Err(DecodeError::UnexpectedVariant {
                     type_name: "Record",
-                    allowed: &AllowedEnumVariants::Range { min: 0, max: 3 },
+                    allowed: &AllowedEnumVariants::Range { min: 0, max: 4 },
                     found,
                 })
             }
@@ -267,6 +300,14 @@ fn kind<D: Decoder>(d: &mut D) -> Result<Kind, DecodeError> {
             found,
         }),
     }
+}
+
+/// A [`Usage`]: its fields in order.
+fn usage<D: Decoder>(d: &mut D) -> Result<Usage, DecodeError> {
+    Ok(Usage {
+        size: i64::decode(d)?,
+        inodes: i64::decode(d)?,
+    })
 }
 
 /// A [`Timestamp`]: its fields in order.

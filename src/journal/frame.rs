@@ -4,8 +4,15 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic: b"OSNAPLOG" in a log segment, b"OSNAPCKP" in a checkpoint
-//!      8     4  format version, u32 little-endian; this build writes and reads 1
+//!      8     4  format version, u32 little-endian; this build writes 2 and reads 1 and 2
 //! ```
+//! Version 2 added one record variant, [`Record::Rebased`](crate::core::Record::Rebased)
+//! (containerd 2.2's Commit with a parent); every other byte of a version 1 file means
+//! the same in version 2, so a version 1 file is read as it is, and a version 1 segment
+//! that holds a `Rebased` record is corrupt. A build that reads only version 1 refuses a
+//! version 2 file by its header ("unknown format version 2"), before reading a record.
+//! Opening a journal whose newest segment is version 1 starts a version 2 segment after
+//! it rather than appending to it, so every file holds only what its version allows.
 //!
 //! # Frame, repeated after the header
 //! ```text
@@ -57,8 +64,10 @@ use std::ops::Range;
 pub const LOG_MAGIC: [u8; 8] = *b"OSNAPLOG";
 /// Magic of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"OSNAPCKP";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Length of the file header.
 pub const HEADER_LEN: usize = 12;
 /// Length of a frame's `len` and `crc` fields.
@@ -89,11 +98,12 @@ pub struct BadHeader {
     pub reason: String,
 }
 
-/// Checks the header of `bytes`, a whole file that should start with `magic`.
+/// Checks the header of `bytes`, a whole file that should start with `magic`, and returns
+/// its format version, one of [`OLDEST_READABLE_VERSION`] ..= [`FORMAT_VERSION`].
 ///
 /// Files are put in place only with a whole, synced header (see `backend::install`), so a
 /// short or wrong header is never a torn write.
-pub fn check_header(bytes: &[u8], magic: [u8; 8]) -> Result<(), BadHeader> {
+pub fn check_header(bytes: &[u8], magic: [u8; 8]) -> Result<u32, BadHeader> {
     let n = bytes.len().min(8);
     if bytes[..n] != magic[..n] {
         return Err(BadHeader {
@@ -115,13 +125,16 @@ pub fn check_header(bytes: &[u8], magic: [u8; 8]) -> Result<(), BadHeader> {
         });
     };
     let version = u32::from_le_bytes(version.try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(BadHeader {
             offset: 8,
-            reason: format!("unknown format version {version} (this build reads {FORMAT_VERSION})"),
+            reason: format!(
+                "unknown format version {version} (this build reads \
+                 {OLDEST_READABLE_VERSION} to {FORMAT_VERSION})"
+            ),
         });
     }
-    Ok(())
+    Ok(version)
 }
 
 /// Starts a frame at the end of `out`; encode the payload after it, then call

@@ -26,8 +26,9 @@ pub(super) struct Found {
     pub(super) garbage: Vec<String>,
     /// The newest checkpoint's number (0 when there is none): the first segment replayed.
     pub(super) base: u64,
-    /// The newest segment and the length of its valid prefix, if any segment is live.
-    pub(super) tail: Option<(u64, u64)>,
+    /// The newest segment, the length of its valid prefix and its format version, if any
+    /// segment is live.
+    pub(super) tail: Option<(u64, u64, u32)>,
 }
 
 /// Reads the journal back into `into` without changing anything.
@@ -70,8 +71,8 @@ pub(super) fn load(store: &Store, into: &mut dyn Replay) -> Result<Found> {
     let mut torn_tail = None;
     for (i, &seq) in live.iter().enumerate() {
         let newest = i + 1 == live.len();
-        let (valid, torn) = replay::segment(store, seq, newest, into, &mut replayed)?;
-        tail = Some((seq, valid));
+        let (valid, torn, version) = replay::segment(store, seq, newest, into, &mut replayed)?;
+        tail = Some((seq, valid, version));
         torn_tail = torn;
     }
     Ok(Found {

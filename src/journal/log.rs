@@ -36,7 +36,8 @@
 //! record checked with [`State::admit`](crate::core::State::admit) (decoding on a second thread, see `replay`); a
 //! torn tail of the newest segment is truncated and reported; everything else that is
 //! wrong is [`Error::Corrupt`]. It then removes superseded and temporary files, creates
-//! the first segment after the checkpoint if it is missing, and syncs the newest segment
+//! the first segment after the checkpoint if it is missing (or a new segment after a
+//! newest one of an older format version, which is never appended to), and syncs the newest segment
 //! and the directory, so that the recovered state is durable before anyone acts on it.
 //! Recovery time is bounded by the size of one checkpoint plus the records written since.
 
@@ -88,7 +89,7 @@ impl LogJournal {
         let found = load(&store, &mut rebuild)?;
         remove_files(&store, &found.garbage);
         let segment = match found.tail {
-            Some((seq, valid)) => {
+            Some((seq, valid, version)) => {
                 let name = segment_file(seq);
                 if let Some(torn) = &found.read.torn_tail {
                     truncate(&store, &name, valid)?;
@@ -105,10 +106,15 @@ impl LogJournal {
                     .sync_data(&name)
                     .and_then(|()| store.sync_dir())
                     .map_err(|e| store.error("syncing", &name, e))?;
-                Segment {
-                    seq,
-                    name,
-                    len: valid,
+                if version < frame::FORMAT_VERSION {
+                    // An older format's segment is never appended to (see `frame`).
+                    create_segment(&store, seq + 1)?
+                } else {
+                    Segment {
+                        seq,
+                        name,
+                        len: valid,
+                    }
                 }
             }
             None => create_segment(&store, found.base)?,

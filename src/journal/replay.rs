@@ -42,28 +42,28 @@ enum Stop {
     Corrupt { offset: u64, reason: String },
 }
 
-/// Delivers the records of segment `seq` into `into`; returns the length of its valid prefix and, for the
-/// `newest` segment only, a torn tail. A torn tail in an older segment is corruption: it
-/// was synced whole before the next segment was created.
+/// Delivers the records of segment `seq` into `into`; returns the length of its valid prefix,
+/// for the `newest` segment only a torn tail, and the segment's format version. A torn
+/// tail in an older segment is corruption: it was synced whole before the next segment was
+/// created.
 pub(super) fn segment(
     store: &Store,
     seq: u64,
     newest: bool,
     into: &mut dyn Replay,
     replayed: &mut u64,
-) -> Result<(u64, Option<TornTail>)> {
+) -> Result<(u64, Option<TornTail>, u32)> {
     let name = segment_file(seq);
     let path = store.path(&name);
     let bytes = store
         .read(&name)
         .map_err(|e| store.error("reading", &name, e))?;
-    if let Err(bad) = frame::check_header(&bytes, LOG_MAGIC) {
-        return Err(corrupt(path, bad.offset, bad.reason));
-    }
+    let version = frame::check_header(&bytes, LOG_MAGIC)
+        .map_err(|bad| corrupt(path.clone(), bad.offset, bad.reason))?;
     let len = bytes.len() as u64;
     thread::scope(|scope| {
         let (sender, batches) = sync_channel(IN_FLIGHT);
-        scope.spawn(|| read(&bytes, sender));
+        scope.spawn(|| read(&bytes, version, sender));
         let mut valid = HEADER_LEN as u64;
         for batch in batches {
             let stop = match batch {
@@ -97,6 +97,7 @@ pub(super) fn segment(
                         bytes_dropped: len - offset,
                         reason,
                     }),
+                    version,
                 )),
                 Stop::Torn { offset, reason } => Err(corrupt(
                     path,
@@ -106,19 +107,26 @@ pub(super) fn segment(
                 Stop::Corrupt { offset, reason } => Err(corrupt(path, offset, reason)),
             };
         }
-        Ok((valid, None))
+        Ok((valid, None, version))
     })
 }
 
-/// The reader thread: sends the records of `bytes` (a whole segment, header checked) in
-/// batches, then the reason it stopped early, if it did. A failed send means that the
-/// applier has stopped and needs nothing more.
-fn read<'a>(bytes: &'a [u8], sender: SyncSender<Result<Vec<Decoded<'a>>, Stop>>) {
+/// The reader thread: sends the records of `bytes` (a whole segment of format `version`,
+/// header checked) in batches, then the reason it stopped early, if it did. A failed send
+/// means that the applier has stopped and needs nothing more.
+fn read<'a>(bytes: &'a [u8], version: u32, sender: SyncSender<Result<Vec<Decoded<'a>>, Stop>>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut stop = None;
     for item in frame::Frames::new(bytes, HEADER_LEN, MAX_RECORD_FRAME) {
         match item {
             Item::Frame { offset, payload } => match codec::decode_record_ref(payload) {
+                Ok(RecordRef::Rebased { .. }) if version < 2 => {
+                    let reason = format!(
+                        "a rebase record (format version 2) in a version {version} segment"
+                    );
+                    stop = Some(Stop::Corrupt { offset, reason });
+                    break;
+                }
                 Ok(record) => batch.push(Decoded {
                     offset,
                     end: offset + (FRAME_HEADER_LEN + payload.len()) as u64,

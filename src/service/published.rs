@@ -53,8 +53,8 @@ impl Snapshots for Published {
     fn view(&self, key: &str, parent: Option<&str>, labels: Labels) -> Result<Vec<Mount>> {
         self.inner.view(key, parent, labels)
     }
-    fn commit(&self, name: &str, key: &str, labels: Labels) -> Result<()> {
-        self.inner.commit(name, key, labels)?;
+    fn commit(&self, name: &str, key: &str, parent: Option<&str>, labels: Labels) -> Result<()> {
+        self.inner.commit(name, key, parent, labels)?;
         self.publisher.publish(Event::Commit {
             key: key.to_owned(),
             name: name.to_owned(),

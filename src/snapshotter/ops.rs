@@ -121,10 +121,25 @@ impl Snapshotter {
     /// containerd's Commit: the Active snapshot `key` becomes the Committed snapshot
     /// `name`, its usage measured and its layer made durable before the record is.
     pub fn commit(&self, name: &str, key: &str, labels: Labels) -> Result<()> {
+        self.commit_with_parent(name, key, None, labels)
+    }
+
+    /// containerd 2.2's Commit with the `WithParent` option: as [`Snapshotter::commit`],
+    /// and an Active snapshot prepared without a parent is committed above the committed
+    /// `parent` (a rebase; the rules are [`Command::Commit`]'s). Its directory stays
+    /// where it is: the mounts of its children list it above the parent's chain.
+    pub fn commit_with_parent(
+        &self,
+        name: &str,
+        key: &str,
+        parent: Option<&str>,
+        labels: Labels,
+    ) -> Result<()> {
         self.check_open()?;
         let mut cmd = Command::Commit {
             name: name.to_owned(),
             key: key.to_owned(),
+            parent: parent.map(str::to_owned),
             labels,
             usage: Usage::default(),
             now: now(),

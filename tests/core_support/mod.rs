@@ -49,6 +49,7 @@ pub fn commit(name: &str, key: &str) -> Command {
     Command::Commit {
         name: name.into(),
         key: key.into(),
+        parent: None,
         labels: Labels::new(),
         usage: Usage {
             size: 512,

@@ -112,11 +112,19 @@ pub fn run_model(m: &mut model::Model, cmd: &Command) -> Answer {
         Command::Commit {
             name,
             key,
+            parent,
             labels,
             usage,
             now,
         } => m
-            .commit(name, key, labels, (usage.size, usage.inodes), t(*now))
+            .commit(
+                name,
+                key,
+                parent.as_deref(),
+                labels,
+                (usage.size, usage.inodes),
+                t(*now),
+            )
             .map(Some),
         Command::Remove { key } => m.remove(key).map(|()| None),
         Command::Update {
@@ -216,6 +224,26 @@ impl Pools {
                 .map(|(w, pool)| (*w, prop::sample::select((*pool).clone()).boxed()))
                 .collect::<Vec<_>>(),
         )
+        .boxed()
+    }
+
+    /// A parent for Commit (containerd 2.2's rebase): mostly none, as containerd sends one
+    /// only for a layer prepared without a parent; otherwise mostly a committed snapshot,
+    /// and now and then one that is missing, not committed, or malformed.
+    fn rebase_parent(&self) -> BoxedStrategy<Option<String>> {
+        let some = if self.committed.is_empty() { 1 } else { 4 };
+        prop_oneof![
+            8 => Just(None),
+            some => self
+                .pick(&[
+                    (6, &self.deepest),
+                    (4, &self.committed),
+                    (1, &self.missing),
+                    (1, &self.uncommitted),
+                    (1, &self.invalid),
+                ])
+                .prop_map(Some),
+        ]
         .boxed()
     }
 
@@ -343,6 +371,7 @@ impl ReferenceStateMachine for Machine {
                 (1, &p.all),
                 (1, &p.invalid),
             ]),
+            p.rebase_parent(),
             labels(),
             0i64..1 << 20,
             0i64..64,
@@ -363,8 +392,8 @@ impl ReferenceStateMachine for Machine {
         prop_oneof![
             10 => create.clone().prop_map(move |(key, parent, labels)| Step::Run(Command::Prepare { key, parent, labels, now })),
             2 => create.prop_map(move |(key, parent, labels)| Step::Run(Command::View { key, parent, labels, now })),
-            some(&p.active, 9) => commit.prop_map(move |(name, key, labels, size, inodes)| Step::Run(Command::Commit {
-                name, key, labels, usage: Usage { size, inodes }, now,
+            some(&p.active, 9) => commit.prop_map(move |(name, key, parent, labels, size, inodes)| Step::Run(Command::Commit {
+                name, key, parent, labels, usage: Usage { size, inodes }, now,
             })),
             some(&p.all, 3) => remove.prop_map(|key| Step::Run(Command::Remove { key })),
             some(&p.all, 2) => update.prop_map(move |(key, labels, fieldpaths)| Step::Run(Command::Update { key, labels, fieldpaths, now })),

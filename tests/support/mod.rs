@@ -59,8 +59,8 @@ pub fn command(now: Timestamp) -> impl Strategy<Value = Command> {
     prop_oneof![
         3 => (key(), parent.clone(), labels()).prop_map(move |(key, parent, labels)| Command::Prepare { key, parent, labels, now }),
         1 => (key(), parent, labels()).prop_map(move |(key, parent, labels)| Command::View { key, parent, labels, now }),
-        3 => (key(), key(), labels(), 0i64..1 << 20, 0i64..64).prop_map(move |(name, key, labels, size, inodes)| Command::Commit {
-            name, key, labels, usage: Usage { size, inodes }, now,
+        3 => (key(), key(), prop::option::weighted(0.3, key()), labels(), 0i64..1 << 20, 0i64..64).prop_map(move |(name, key, parent, labels, size, inodes)| Command::Commit {
+            name, key, parent, labels, usage: Usage { size, inodes }, now,
         }),
         2 => key().prop_map(|key| Command::Remove { key }),
         1 => (key(), labels(), fieldpaths()).prop_map(move |(key, labels, fieldpaths)| Command::Update { key, labels, fieldpaths, now }),

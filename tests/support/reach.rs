@@ -14,11 +14,15 @@ use std::sync::Mutex;
 /// An operation and its outcome: `None` for success, else the error kind.
 pub type Pair = (&'static str, Option<ErrorKind>);
 
-/// The operation a command performs, as containerd names it.
+/// The operation a command performs, as containerd names it; a Commit with a parent
+/// (containerd 2.2's rebase) counts as "Rebase".
 pub fn operation(cmd: &Command) -> &'static str {
     match cmd {
         Command::Prepare { .. } => "Prepare",
         Command::View { .. } => "View",
+        Command::Commit {
+            parent: Some(_), ..
+        } => "Rebase",
         Command::Commit { .. } => "Commit",
         Command::Remove { .. } => "Remove",
         Command::Update { .. } => "Update",

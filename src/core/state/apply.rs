@@ -3,8 +3,10 @@
 //! [`State`] (the children counts are kept here, never recomputed).
 
 use super::{add_child, check_stored, refuse, Snapshot, State};
+use crate::core::info::{Timestamp, Usage};
 use crate::core::kind::Kind;
 use crate::core::labels::validate_key;
+use crate::core::labels::Labels;
 use crate::core::record::Record;
 use crate::error::Result;
 
@@ -65,6 +67,31 @@ impl State {
                     return refuse(format!("{name:?} already exists"));
                 }
                 Ok(())
+            }
+            Record::Rebased {
+                id,
+                key,
+                name,
+                parent,
+                labels,
+                ..
+            } => {
+                validate_key("name", name)?;
+                check_stored(labels)?;
+                let s = live(key, *id)?;
+                if s.kind != Kind::Active {
+                    return refuse(format!("{key:?} is not active"));
+                }
+                if let Some(own) = &s.parent {
+                    return refuse(format!("{key:?} already has parent {own:?}"));
+                }
+                if self.snapshots.contains_key(name) {
+                    return refuse(format!("{name:?} already exists"));
+                }
+                match self.snapshots.get(parent) {
+                    Some(ps) if parent != key && ps.kind == Kind::Committed => Ok(()),
+                    _ => refuse(format!("parent {parent:?} is not a committed snapshot")),
+                }
             }
             Record::Removed { id, key } => {
                 live(key, *id)?;
@@ -128,17 +155,16 @@ impl State {
                 usage,
                 at,
                 ..
-            } => {
-                let Some(mut s) = self.snapshots.remove(&key) else {
-                    return;
-                };
-                s.kind = Kind::Committed;
-                s.labels = labels;
-                s.usage = Some(usage);
-                s.created = at;
-                s.updated = at;
-                self.snapshots.insert(name, s);
-            }
+            } => self.commit(key, name, None, labels, usage, at),
+            Record::Rebased {
+                key,
+                name,
+                parent,
+                labels,
+                usage,
+                at,
+                ..
+            } => self.commit(key, name, Some(parent), labels, usage, at),
             Record::Removed { key, .. } => {
                 let Some(s) = self.snapshots.remove(&key) else {
                     return;
@@ -161,5 +187,31 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The Active `key` becomes the Committed `name`; with `rebase`, above that parent
+    /// (whose children count grows by one; the Active snapshot had no parent).
+    fn commit(
+        &mut self,
+        key: String,
+        name: String,
+        rebase: Option<String>,
+        labels: Labels,
+        usage: Usage,
+        at: Timestamp,
+    ) {
+        let Some(mut s) = self.snapshots.remove(&key) else {
+            return;
+        };
+        if let Some(p) = rebase {
+            add_child(&mut self.children, &p);
+            s.parent = Some(p);
+        }
+        s.kind = Kind::Committed;
+        s.labels = labels;
+        s.usage = Some(usage);
+        s.created = at;
+        s.updated = at;
+        self.snapshots.insert(name, s);
     }
 }

@@ -35,10 +35,11 @@ impl State {
             Command::Commit {
                 name,
                 key,
+                parent,
                 labels,
                 usage,
                 now,
-            } => self.decide_commit(name, key, labels, *usage, *now),
+            } => self.decide_commit(name, key, parent.as_deref(), labels, *usage, *now),
             Command::Remove { key } => self.decide_remove(key),
             Command::Update {
                 key,
@@ -81,16 +82,26 @@ impl State {
         })
     }
 
+    /// Commit, with containerd 2.2's rebase (`CommitActive` in
+    /// `core/snapshots/storage/bolt.go`): a `parent` given for an Active snapshot that has
+    /// none becomes its parent; the Active snapshot's own parent is accepted as if none was
+    /// given; another parent is InvalidArgument. The new parent must then exist (NotFound;
+    /// the key itself is gone by then, as in containerd) and be Committed
+    /// (FailedPrecondition, where Prepare answers InvalidArgument).
     fn decide_commit(
         &self,
         name: &str,
         key: &str,
+        parent: Option<&str>,
         labels: &Labels,
         usage: Usage,
         now: Timestamp,
     ) -> Result<Record> {
         validate_key("name", name)?;
         validate_key("key", key)?;
+        if let Some(p) = parent {
+            validate_key("parent", p)?;
+        }
         validate_labels(labels)?;
         validate_id_mappings(labels)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
@@ -105,10 +116,47 @@ impl State {
                 s.kind
             )));
         }
-        Ok(Record::Committed {
+        let rebase = match (s.parent.as_deref(), parent) {
+            (Some(own), Some(p)) if own != p => {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot change parent of active snapshot {key:?} on commit: it has \
+                     parent {own:?}, not {p:?}"
+                )))
+            }
+            (None, Some(p)) => Some(p),
+            _ => None,
+        };
+        let Some(p) = rebase else {
+            return Ok(Record::Committed {
+                id: s.id,
+                key: key.to_owned(),
+                name: name.to_owned(),
+                labels: stored(labels),
+                usage,
+                at: now,
+            });
+        };
+        match self.snapshots.get(p) {
+            Some(ps) if p != key => {
+                if ps.kind != Kind::Committed {
+                    return Err(Error::FailedPrecondition(format!(
+                        "cannot commit {key:?} above {p:?}: parent {p:?} is not committed \
+                         (it is {})",
+                        ps.kind
+                    )));
+                }
+            }
+            _ => {
+                return Err(Error::NotFound(format!(
+                    "cannot commit {key:?} above {p:?}: parent snapshot {p:?} does not exist"
+                )))
+            }
+        }
+        Ok(Record::Rebased {
             id: s.id,
             key: key.to_owned(),
             name: name.to_owned(),
+            parent: p.to_owned(),
             labels: stored(labels),
             usage,
             at: now,

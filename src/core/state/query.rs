@@ -62,6 +62,7 @@ impl State {
     /// let commit = Command::Commit {
     ///     name: "sha256:base".into(),
     ///     key: "base".into(),
+    ///     parent: None,
     ///     labels: Default::default(),
     ///     usage: Default::default(),
     ///     now,
