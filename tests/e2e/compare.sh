@@ -141,26 +141,8 @@ for layers in 3 "$many"; do
     for step in import run; do
         label="ctr images import"
         [ "$step" = run ] && label="ctr run --rm ... true"
-        python3 - "$layers layers" "$label" "${samples[$layers,$step,overlaysnap]}" \
-            "${samples[$layers,$step,overlayfs]}" <<'PY'
-import math, statistics, sys
-image, label, a, b = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
-a, b = [int(x) for x in a], [int(x) for x in b]
-d = sorted(x - y for x, y in zip(a, b))
-n = len(d)
-# The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [d_k, d_(n+1-k)] (1-based) holds the
-# median of the differences with at least 95% confidence.
-k, below = 0, 0.0
-while k < n and below + math.comb(n, k) / 2**n <= 0.025:
-    below += math.comb(n, k) / 2**n
-    k += 1
-ci = f"[{d[k - 1]:+d}, {d[n - k]:+d}]" if k >= 1 else "[n too small]"
-med = statistics.median(d)
-verdict = ("slower" if k >= 1 and d[k - 1] > 0 else
-           "faster" if k >= 1 and d[n - k] < 0 else "no difference measured")
-print(f"{image:<11} {label:<23} overlaysnap {statistics.median(a):>6.0f}  overlayfs "
-      f"{statistics.median(b):>6.0f}  diff {med:+6.0f} {ci:>14}  {verdict}")
-PY
+        python3 "$here/paired.py" "$layers layers, $label" overlaysnap \
+            "${samples[$layers,$step,overlaysnap]}" overlayfs "${samples[$layers,$step,overlayfs]}"
     done
 done
 echo
