@@ -303,3 +303,10 @@ fn admit_refuses_records_that_do_not_fit(state: State) {
         ErrorKind::FailedPrecondition
     );
 }
+
+/// `State::default()` is `State::new()`: its first id is 1, like every fresh state's.
+#[test]
+fn a_default_state_hands_out_id_1_first() {
+    assert_eq!(State::default(), State::new());
+    assert_eq!(State::default().next_id(), 1);
+}

@@ -30,10 +30,7 @@ impl State {
         if cp.next_id == 0 {
             return refuse("next id 0: ids start at 1".into());
         }
-        let mut state = State {
-            next_id: cp.next_id,
-            ..State::default()
-        };
+        let mut state = State::empty(cp.next_id);
         let mut ids = BTreeSet::new();
         for (key, s) in cp.snapshots {
             validate_key("key", &key)?;

@@ -82,7 +82,7 @@ pub struct MountPlan {
 ///
 /// Change it only through [`State::decide`] then [`State::apply`] (or by replaying records
 /// through [`State::admit`] and [`State::apply`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     /// Every snapshot by key (Active, View) or name (Committed): one namespace. Unordered:
     /// [`State::walk`] and [`State::checkpoint`] sort by name (byte order).
@@ -95,6 +95,13 @@ pub struct State {
     /// The next id to hand out. Invariant: greater than every id ever issued, including
     /// those of removed snapshots, so ids are never reused.
     next_id: u64,
+}
+
+/// `State::default()` is [`State::new`]: ids start at 1, never 0.
+impl Default for State {
+    fn default() -> State {
+        State::new()
+    }
 }
 
 /// The serialisable content of a [`State`]: what a checkpoint stores. The children index is
@@ -138,9 +145,15 @@ fn check_stored(labels: &Labels) -> Result<()> {
 impl State {
     /// An empty state whose first id is 1.
     pub fn new() -> State {
+        State::empty(1)
+    }
+
+    /// An empty state whose next id is `next_id`; callers keep `next_id > 0`.
+    fn empty(next_id: u64) -> State {
         State {
-            next_id: 1,
-            ..State::default()
+            snapshots: Map::default(),
+            children: Map::default(),
+            next_id,
         }
     }
 
