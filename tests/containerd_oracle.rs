@@ -25,7 +25,11 @@
 //! Without Go or the packaged containerd sources each test prints `skipped: <why>` and
 //! passes, unless `OVERLAYSNAP_ORACLE=required`, which makes it fail instead.
 
+#[path = "support/rng.rs"]
+mod rng;
+
 use overlaysnap_model::{ErrKind, Kind, Labels, Model, Snap};
+use rng::SplitMix as Rng;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -464,32 +468,6 @@ impl Drop for Oracle {
 
 // ---------------------------------------------------------------------------------------
 // The generator
-
-/// splitmix64: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
-
-    /// True with probability `pct`%.
-    fn pct(&mut self, pct: usize) -> bool {
-        self.below(100) < pct
-    }
-}
 
 /// Keys and names: the pool the generator draws new ones from.
 const POOL: &[&str] = &[
