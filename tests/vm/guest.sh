@@ -8,8 +8,8 @@
 # makes two loop file systems on a guest-private tmpfs (their images are sparse, so only
 # what is written takes memory, and they vanish with the VM): XFS mounted prjquota, ext4
 # made with the project and quota features and mounted prjquota. It exports a scratch
-# directory on each as OVERLAYSNAP_QUOTA_XFS_ROOT and OVERLAYSNAP_QUOTA_EXT4_ROOT, and
-# OVERLAYSNAP_QUOTA_VM=required, runs cmd.sh, unmounts, and writes the exit status to
+# directory on each as OVERLAYSNAP_QUOTA_XFS_ROOT and OVERLAYSNAP_QUOTA_EXT4_ROOT,
+# OVERLAYSNAP_QUOTA_VM=required and a TMPDIR on the tmpfs, runs cmd.sh, unmounts, and writes the exit status to
 # WORK/status last: run.sh takes a missing status for a guest that crashed or hung.
 set -euo pipefail
 
@@ -33,6 +33,10 @@ mount -o loop,prjquota "$scratch/xfs.img" "$scratch/xfs"
 mount -o loop,prjquota "$scratch/ext4.img" "$scratch/ext4"
 mkdir "$scratch/xfs/root" "$scratch/ext4/root"
 
+# The guest's /tmp is an overlay on the host's /tmp over 9p, where directories and block
+# counts read oddly (tests/layout_usage.rs fails there): temporary files go to the tmpfs.
+mkdir "$scratch/tmp"
+export TMPDIR=$scratch/tmp
 export OVERLAYSNAP_QUOTA_XFS_ROOT=$scratch/xfs/root
 export OVERLAYSNAP_QUOTA_EXT4_ROOT=$scratch/ext4/root
 export OVERLAYSNAP_QUOTA_VM=required

@@ -28,6 +28,15 @@ if [ ! -x "$VNG" ] || [ ! -f "$KERNEL" ]; then
     exit 1
 fi
 timeout_s=${OVERLAYSNAP_VM_TIMEOUT:-1800}
+# The guest mounts fresh tmpfs on these: a command or directory there is not the host's.
+for path in "$PWD" "$1"; do
+    case $path/ in
+        /var/tmp/* | /var/cache/* | /var/log/*)
+            echo "$0: $path is hidden from the guest (a tmpfs there): move it" >&2
+            exit 1
+            ;;
+    esac
+done
 
 # In the cache, which the guest sees: it gets a private /tmp, /var/tmp and /var/cache.
 work=$(mktemp -d "$D/run.XXXXXX")
