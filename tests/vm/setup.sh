@@ -7,8 +7,8 @@
 # Why a VM: the project-quota suites need a kernel with XFS quotas (CONFIG_XFS_QUOTA) and
 # ext4 project quotas (CONFIG_QFMT_V2); the host's kernel may have neither, Debian 12's own
 # kernel has both. So this script:
-#   - apt-installs qemu (TCG), xfsprogs, e2fsprogs, quota (setquota/repquota), kmod,
-#     python3-venv;
+#   - apt-installs qemu (TCG), busybox-static (virtme-ng's initramfs), xfsprogs, e2fsprogs,
+#     quota (setquota/repquota), kmod, python3-venv, and jq (tests/vm/quota.sh);
 #   - downloads the kernel package that bookworm's linux-image-amd64 currently depends on
 #     (apt-get download, never dpkg -i: its maintainer scripts fail on a host that does not
 #     boot it, and leave apt broken) and unpacks it with dpkg-deb -x into CACHE/kernel;
@@ -34,13 +34,14 @@ VIRTME_NG_VERSION=1.42
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in qemu-system-x86 xfsprogs e2fsprogs quota kmod python3-venv; do
+for pkg in qemu-system-x86 busybox-static xfsprogs e2fsprogs quota kmod python3-venv jq; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
         need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
+    # No recommends: they bring qemu's GUI (about 150 packages) that the VM does not use.
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 # The kernel package the metapackage points at now (e.g. linux-image-6.1.0-57-amd64).
