@@ -8,7 +8,8 @@
 //! device for a deleted file, `trusted.overlay.opaque=y` on an opaque directory); the layer
 //! is then committed above its parent, and a view above it must show the lower files
 //! hidden. Without the option the mount is a bind mount, on which the applier would lose
-//! the whiteouts. Then each refusal of a rebase, with its gRPC code.
+//! the whiteouts (row 13 of docs/semantics.md#differences). Then each refusal of a rebase,
+//! with its gRPC code.
 
 mod support;
 
