@@ -10,6 +10,8 @@
 //!                                     # socket path); absent: no metrics
 //! remap_ids = false            # mount ID-mapping labels (uidmap=/gidmap=): only with the
 //!                              # proxy plugin's capabilities = ["remap-ids", …]
+//! rebase = false               # mount parentless Active snapshots as overlay above an
+//!                              # empty lowerdir: with capabilities = […, "rebase"]
 //! ```
 //!
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
@@ -60,6 +62,8 @@ pub struct Config {
     pub metrics_address: Option<MetricsAddress>,
     /// [`Options::remap_ids`].
     pub remap_ids: bool,
+    /// [`Options::rebase`].
+    pub rebase: bool,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             checkpoint_every: o.checkpoint_every,
             metrics_address: None,
             remap_ids: o.remap_ids,
+            rebase: o.rebase,
         }
     }
 }
@@ -100,6 +105,7 @@ impl Config {
             checkpoint_every: self.checkpoint_every,
             journal_observer: None,
             remap_ids: self.remap_ids,
+            rebase: self.rebase,
         }
     }
 }
@@ -109,7 +115,7 @@ mod tests {
     use super::*;
 
     /// What options say, the journal by its name (backends are not comparable).
-    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64, bool) {
+    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64, bool, bool) {
         (
             o.sync_remove,
             o.upperdir_label,
@@ -117,6 +123,7 @@ mod tests {
             o.journal.name().to_owned(),
             o.checkpoint_every,
             o.remap_ids,
+            o.rebase,
         )
     }
 
@@ -130,7 +137,8 @@ mod tests {
     fn every_key_reaches_the_options() {
         let config = Config::parse(
             "sync_remove = true\nupperdir_label = true\nmount_options = [\"volatile\"]\n\
-             journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n",
+             journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n\
+             rebase = true\n",
         )
         .unwrap();
         let expected = Options {
@@ -141,6 +149,7 @@ mod tests {
             checkpoint_every: 7,
             journal_observer: None,
             remap_ids: true,
+            rebase: true,
         };
         assert_eq!(fields(&config.options()), fields(&expected));
     }

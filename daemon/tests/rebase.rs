@@ -1,11 +1,15 @@
 //! containerd 2.2's parallel unpack over gRPC (snapshots API v1.10,
 //! `CommitSnapshotRequest.parent`), replayed step by step against the real `overlaysnapd`
-//! with real mounts, since Debian ships no containerd 2.2: a layer is prepared without a
-//! parent, its tar is applied through the returned mount with overlay whiteouts (a 0/0
-//! character device for a deleted file, `trusted.overlay.opaque=y` on an opaque directory,
-//! as the applier's overlay path writes them: `archive.OverlayConvertWhiteout`), then it
-//! is committed above its parent; a view above it must show the lower files hidden.
-//! Then each refusal of a rebase, with its gRPC code.
+//! with real mounts, since Debian ships no containerd 2.2. With `rebase = true` in the
+//! daemon's config (as the `rebase` capability asks), a layer prepared without a parent is
+//! an overlay mount with an `upperdir`, so the applier takes its overlay path
+//! (`getOverlayPath` in `core/diff/apply/apply_linux.go`) and writes the tar straight into
+//! the `upperdir` with overlay whiteouts (`archive.OverlayConvertWhiteout`: a 0/0 character
+//! device for a deleted file, `trusted.overlay.opaque=y` on an opaque directory); the layer
+//! is then committed above its parent, and a view above it must show the lower files
+//! hidden. Without the option the mount is a bind mount, on which the applier would lose
+//! the whiteouts (row 13 of docs/semantics.md#differences). Then each refusal of a rebase,
+//! with its gRPC code.
 
 mod support;
 
@@ -80,12 +84,15 @@ async fn prepared(c: &mut Client, key: &str, parent: &str) -> Vec<api::Mount> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parentless_layer_keeps_its_whiteouts_when_rebased_at_commit() {
     let dir = temp_dir();
-    let daemon = Daemon::start(dir.path(), &[]);
+    let config = dir.path().join("overlaysnapd.toml");
+    std::fs::write(&config, "rebase = true\n").unwrap();
+    let daemon = Daemon::start(dir.path(), &["--config", config.to_str().unwrap()]);
     let mut c = daemon.client().await;
     let mnt = dir.path().join("mnt");
 
-    // The lower layer, as a sequential unpack makes it.
+    // The lower layer, written through its (overlay) mount.
     let mounts = prepared(&mut c, "extract-1", "").await;
+    assert_eq!(mounts[0].r#type, "overlay", "{mounts:?}");
     with_mounted(mounts, &mnt, |root| {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/keep"), "k").unwrap();
@@ -95,16 +102,24 @@ async fn a_parentless_layer_keeps_its_whiteouts_when_rebased_at_commit() {
     });
     c.commit(commit("sha256:base", "extract-1")).await.unwrap();
 
-    // 1. Prepare without a parent (parallel unpack does not wait for the layer below).
+    // 1. Prepare without a parent (parallel unpack does not wait for the layer below): an
+    //    overlay mount with an upperdir, which the applier's overlay path needs.
     let mounts = prepared(&mut c, "extract-2", "").await;
-    // 2. Apply: etc/gone deleted, dir/ opaque with a new file.
-    with_mounted(mounts, &mnt, |root| {
-        std::fs::create_dir_all(root.join("etc")).unwrap();
-        whiteout(&root.join("etc/gone"));
-        std::fs::create_dir_all(root.join("dir")).unwrap();
-        opaque(&root.join("dir"));
-        std::fs::write(root.join("dir/new"), "n").unwrap();
-    });
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts[0].r#type, "overlay", "{mounts:?}");
+    let upper = mounts[0]
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .unwrap_or_else(|| panic!("no upperdir in {mounts:?}"));
+    // 2. Apply as the applier does: into the upperdir, not through a mount; etc/gone
+    //    deleted, dir/ opaque with a new file.
+    let upper = Path::new(upper);
+    std::fs::create_dir_all(upper.join("etc")).unwrap();
+    whiteout(&upper.join("etc/gone"));
+    std::fs::create_dir_all(upper.join("dir")).unwrap();
+    opaque(&upper.join("dir"));
+    std::fs::write(upper.join("dir/new"), "n").unwrap();
     // 3. Commit with the parent.
     c.commit(commit_above("sha256:top", "extract-2", "sha256:base"))
         .await
@@ -139,6 +154,21 @@ async fn a_parentless_layer_keeps_its_whiteouts_when_rebased_at_commit() {
         Code::FailedPrecondition,
         "remove the rebased layer's parent",
     );
+}
+
+/// Without `rebase` in the config (the default), a parentless layer is a bind mount of its
+/// `fs`, as containerd's overlay snapshotter returns it (the applier would then apply the
+/// tar through the mount, and a whiteout of a file that is not there does nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_rebase_option_a_parentless_layer_is_a_bind_mount() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let mut c = daemon.client().await;
+    let mounts = prepared(&mut c, "extract", "").await;
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(mounts[0].r#type, "bind", "{mounts:?}");
+    assert_eq!(mounts[0].options, ["rw", "rbind"]);
+    assert!(mounts[0].source.ends_with("/fs"), "{mounts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

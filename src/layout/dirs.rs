@@ -79,6 +79,7 @@ impl Layout {
             links: root.join("l"),
             root,
             overlay_options: overlay_options(mount_options, features),
+            empty_lower: None,
             page_size: page_size(),
             in_flight: InFlight::default(),
         };

@@ -14,6 +14,8 @@
 //!     rm-<unique>/                a snapshot directory being deleted (REMOVING_PREFIX)
 //!   l/                            0700, short links for lowerdir lists too long for a page
 //!     <id in base 62>             -> ../snapshots/<id>/fs
+//!   empty/                        0755, with_empty_lower only: the lowerdir of parentless
+//!                                 Active snapshots, always empty
 //! ```
 //!
 //! Invariants kept by this module:
@@ -38,6 +40,7 @@
 mod cleanup;
 mod dirs;
 mod durable;
+mod empty;
 mod in_flight;
 mod links;
 mod mounts;
@@ -82,6 +85,9 @@ pub struct Layout {
     /// Options appended to every overlay mount: the configured ones, then `userxattr` and
     /// `index=off` when the host needs them (see [`overlay_options`]).
     overlay_options: Vec<String>,
+    /// `root/empty` when parentless Active snapshots mount as overlay above it
+    /// ([`Layout::with_empty_lower`]); `None`: they bind-mount their `fs`.
+    empty_lower: Option<PathBuf>,
     /// The page size: the kernel reads at most one page of mount data.
     page_size: usize,
     /// Names in `snapshots/` that operations of this process are using.

@@ -4,9 +4,17 @@
 //! | plan | mount |
 //! |---|---|
 //! | no parents | `bind` of the own `fs`, `[rw, rbind]` (`ro` for View) |
+//! | Active, no parents, [`Layout::with_empty_lower`] | `overlay`: the overlay options, then `workdir=…`, `upperdir=…`, `lowerdir=ROOT/empty` |
 //! | View, one parent | `bind` of the parent's `fs`, `[ro, rbind]` |
 //! | Active, parents | `overlay`: the overlay options, then `workdir=…`, `upperdir=…`, `lowerdir=p1:…:pn` |
 //! | View, several parents | `overlay`: the overlay options, then `lowerdir=p1:…:pn` |
+//!
+//! The second row is not containerd's overlay snapshotter's (it bind-mounts every
+//! parentless snapshot): it gives containerd 2.2's applier the `upperdir` it needs to write
+//! overlay whiteouts in a parallel unpack. containerd 2.2.3's unpacker makes a mount of
+//! that shape itself from the bind mount of its built-in snapshotter (`bindToOverlay`,
+//! `upperdir=` without `lowerdir` or `workdir`, which the applier reads but the kernel
+//! would not mount); this one also mounts.
 //!
 //! Parents are listed nearest first. A plan with ID mappings (from the snapshot's
 //! `containerd.io/snapshot/uidmapping` and `…/gidmapping` labels) puts `uidmap=…` and then
@@ -79,6 +87,20 @@ impl Layout {
         };
         let in_snapshot = |id: u64, leaf: &str| in_snapshot_after("", id, leaf);
         if plan.parents.is_empty() {
+            if let (Kind::Active, Some(empty)) = (plan.kind, &self.empty_lower) {
+                let mut options = idmap_options(&plan.idmap);
+                options.extend(self.overlay_options.iter().cloned());
+                options.push(in_snapshot_after("workdir=", plan.id, "work"));
+                options.push(in_snapshot_after("upperdir=", plan.id, "fs"));
+                // The root is valid UTF-8, and so is `empty` below it.
+                options.push(format!("lowerdir={}", empty.to_string_lossy()));
+                return Ok(vec![Mount {
+                    kind: "overlay".into(),
+                    source: "overlay".into(),
+                    target: String::new(),
+                    options,
+                }]);
+            }
             let mode = if plan.kind == Kind::View { "ro" } else { "rw" };
             return Ok(vec![bind(in_snapshot(plan.id, "fs"), &plan.idmap, mode)]);
         }

@@ -36,6 +36,7 @@ impl Snapshotter {
         options: Options,
     ) -> Result<Snapshotter> {
         let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
+        let layout = with_options(layout, &options)?;
         let lock = fs.lock(layout.root())?;
         let (journal, recovery) = options.journal.open(
             fs,
@@ -54,6 +55,7 @@ impl Snapshotter {
         recovery: Recovery,
     ) -> Result<Snapshotter> {
         let layout = Layout::open(root.as_ref(), &options.mount_options)?;
+        let layout = with_options(layout, &options)?;
         let lock = DirLock::acquire(layout.root())?;
         Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
     }
@@ -118,5 +120,16 @@ impl Snapshotter {
         report.records_replayed = recovery.records_replayed;
         report.torn_tail = recovery.torn_tail;
         Ok(report)
+    }
+}
+
+/// `layout` with what `options` ask of it beyond the mount options: the empty lower layer
+/// of parentless Active snapshots for [`Options::rebase`], created (or checked) like
+/// `snapshots` and `l` before the root is locked, so that a refusal writes nothing (not
+/// even the lock file).
+fn with_options(layout: Layout, options: &Options) -> Result<Layout> {
+    match options.rebase {
+        true => layout.with_empty_lower(),
+        false => Ok(layout),
     }
 }

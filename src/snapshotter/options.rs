@@ -35,6 +35,15 @@ pub struct Options {
     /// then not be mapped again. Off (the default), the labels are stored and validated
     /// but mount nothing, as containerd's overlay snapshotter without `remap-ids`.
     pub remap_ids: bool,
+    /// Mount an Active snapshot without a parent as `overlay` (its `fs` the `upperdir`, its
+    /// `work` the `workdir`, the empty `ROOT/empty` the only `lowerdir`) instead of a bind
+    /// mount: containerd 2.2's `rebase`. With the proxy plugin's `capabilities =
+    /// ["rebase"]` containerd may unpack layers in parallel, each prepared without a
+    /// parent and committed above the layer below; its applier writes a layer's whiteouts
+    /// as overlay whiteouts (which survive the rebase) only into an overlay mount's
+    /// `upperdir`. Turn it on together with that capability. Off (the default), every
+    /// mount is as containerd 1.6/2.1's overlay snapshotter makes it.
+    pub rebase: bool,
     /// Told of every flush of the journal (batch size, write and sync times), for metrics;
     /// see [`Observer`]. `None` (the default) costs one branch per flush.
     pub journal_observer: Option<Arc<dyn Observer>>,
@@ -49,6 +58,7 @@ impl Default for Options {
             journal: Arc::new(LogBackend),
             checkpoint_every: 100_000,
             remap_ids: false,
+            rebase: false,
             journal_observer: None,
         }
     }
