@@ -10,13 +10,19 @@
 //!                                     # socket path); absent: no metrics
 //! remap_ids = false            # mount ID-mapping labels (uidmap=/gidmap=): only with the
 //!                              # proxy plugin's capabilities = ["remap-ids", …]
+//! quota = "auto"               # "auto": btrfs qgroups / XFS, ext4 project quotas when the
+//!                              # root's file system has them on; "off": always walk
+//! default_size = "10GiB"       # hard limit of an Active snapshot without the
+//!                              # containerd.io/snapshot/max-size label: bytes (an integer)
+//!                              # or a string such as "512MiB"; absent or 0: no limit
 //! ```
 //!
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
 //! key is an error, so a typo is not silently ignored.
 
 use crate::metrics::MetricsAddress;
-use overlaysnap::{Backend, LogBackend, MemoryBackend, Options};
+use overlaysnap::core::parse_size;
+use overlaysnap::{Backend, LogBackend, MemoryBackend, Options, QuotaChoice};
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +48,44 @@ impl Journal {
     }
 }
 
+/// The `quota` key: [`QuotaChoice`] by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quota {
+    /// [`QuotaChoice::Auto`].
+    #[default]
+    Auto,
+    /// [`QuotaChoice::Off`].
+    Off,
+}
+
+/// The `default_size` key: bytes as an integer, or a size string (`"10GiB"`, see
+/// [`parse_size`]), checked when the file is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SizeValue")]
+pub struct Size(pub u64);
+
+/// How TOML spells a size.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(i64),
+    Text(String),
+}
+
+impl TryFrom<SizeValue> for Size {
+    type Error = String;
+    fn try_from(value: SizeValue) -> Result<Size, String> {
+        let text = match value {
+            SizeValue::Bytes(n) => n.to_string(),
+            SizeValue::Text(t) => t,
+        };
+        parse_size("default_size", &text)
+            .map(Size)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The configuration file's contents. See the module documentation for the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +104,10 @@ pub struct Config {
     pub metrics_address: Option<MetricsAddress>,
     /// [`Options::remap_ids`].
     pub remap_ids: bool,
+    /// [`Options::quota`].
+    pub quota: Quota,
+    /// [`Options::default_size`].
+    pub default_size: Option<Size>,
 }
 
 impl Default for Config {
@@ -73,6 +121,8 @@ impl Default for Config {
             checkpoint_every: o.checkpoint_every,
             metrics_address: None,
             remap_ids: o.remap_ids,
+            quota: Quota::default(),
+            default_size: None,
         }
     }
 }
@@ -100,6 +150,11 @@ impl Config {
             checkpoint_every: self.checkpoint_every,
             journal_observer: None,
             remap_ids: self.remap_ids,
+            quota: match self.quota {
+                Quota::Auto => QuotaChoice::Auto,
+                Quota::Off => QuotaChoice::Off,
+            },
+            default_size: self.default_size.map(|Size(n)| n),
         }
     }
 }
@@ -109,7 +164,19 @@ mod tests {
     use super::*;
 
     /// What options say, the journal by its name (backends are not comparable).
-    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64, bool) {
+    #[allow(clippy::type_complexity)]
+    fn fields(
+        o: &Options,
+    ) -> (
+        bool,
+        bool,
+        Vec<String>,
+        String,
+        u64,
+        bool,
+        QuotaChoice,
+        Option<u64>,
+    ) {
         (
             o.sync_remove,
             o.upperdir_label,
@@ -117,6 +184,8 @@ mod tests {
             o.journal.name().to_owned(),
             o.checkpoint_every,
             o.remap_ids,
+            o.quota,
+            o.default_size,
         )
     }
 
@@ -130,7 +199,8 @@ mod tests {
     fn every_key_reaches_the_options() {
         let config = Config::parse(
             "sync_remove = true\nupperdir_label = true\nmount_options = [\"volatile\"]\n\
-             journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n",
+             journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n\
+             quota = \"off\"\ndefault_size = \"10GiB\"\n",
         )
         .unwrap();
         let expected = Options {
@@ -141,6 +211,8 @@ mod tests {
             checkpoint_every: 7,
             journal_observer: None,
             remap_ids: true,
+            quota: QuotaChoice::Off,
+            default_size: Some(10 << 30),
         };
         assert_eq!(fields(&config.options()), fields(&expected));
     }
@@ -163,6 +235,20 @@ mod tests {
             err.contains("metrics_address") && err.contains("host:port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn default_size_is_bytes_or_a_size_string_and_a_bad_one_is_refused_with_the_key() {
+        let size = |text: &str| Config::parse(text).map(|c| c.options().default_size);
+        assert_eq!(size("").unwrap(), None);
+        assert_eq!(size("default_size = 8388608").unwrap(), Some(8 << 20));
+        assert_eq!(size("default_size = \"512MiB\"").unwrap(), Some(512 << 20));
+        for bad in ["-1", "\"-5G\"", "\"ten\"", "\"1.5G\"", "1.5"] {
+            let err = size(&format!("default_size = {bad}")).unwrap_err();
+            assert!(err.contains("default_size"), "{bad}: {err}");
+        }
+        let err = Config::parse("quota = \"maybe\"").unwrap_err();
+        assert!(err.contains("maybe"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,8 @@ impl Layout {
             overlay_options: overlay_options(mount_options, features),
             page_size: page_size(),
             in_flight: InFlight::default(),
+            quota: crate::fs::QuotaMode::Walk,
+            default_size: None,
         };
         layout.create_private_dir(&layout.snapshots)?;
         layout.create_private_dir(&layout.links)?;
@@ -215,6 +217,9 @@ impl Layout {
             self.fs.remove_file(&doomed)
         };
         removed.map_err(|e| Error::io(format!("cannot remove {}", doomed.display()), e))?;
+        if let Some(id) = name.to_str().and_then(parse_id) {
+            self.release_project(id)?;
+        }
         Ok(true)
     }
 }

@@ -54,7 +54,7 @@ pub use options::{Options, UPPERDIR_LABEL};
 
 use crate::core::{KindCounts, Record, State};
 use crate::error::{Error, Result};
-use crate::fs::DirLock;
+use crate::fs::{DirLock, QuotaMode};
 use crate::journal::{Journal, Ticket, TornTail};
 use crate::layout::Layout;
 use crate::shared_flush::SharedFlush;
@@ -132,6 +132,12 @@ impl Snapshotter {
     /// for it). Works after [`Snapshotter::close`] too.
     pub fn kind_counts(&self) -> KindCounts {
         self.visible.read().kind_counts()
+    }
+
+    /// How usage is measured and sizes are limited on this root (chosen at open from
+    /// [`Options::quota`] and what the root's file system offers).
+    pub fn quota_mode(&self) -> QuotaMode {
+        self.layout.quota_mode()
     }
 
     /// The options the snapshotter was opened with.

@@ -35,8 +35,9 @@ impl Snapshotter {
         root: impl AsRef<Path>,
         options: Options,
     ) -> Result<Snapshotter> {
-        let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
+        let mut layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
         let lock = fs.lock(layout.root())?;
+        layout.enable_quotas(options.quota, options.default_size)?;
         let (journal, recovery) = options.journal.open(
             fs,
             &layout.root().join("journal"),
@@ -53,8 +54,9 @@ impl Snapshotter {
         journal: Box<dyn Journal>,
         recovery: Recovery,
     ) -> Result<Snapshotter> {
-        let layout = Layout::open(root.as_ref(), &options.mount_options)?;
+        let mut layout = Layout::open(root.as_ref(), &options.mount_options)?;
         let lock = DirLock::acquire(layout.root())?;
+        layout.enable_quotas(options.quota, options.default_size)?;
         Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
     }
 
@@ -76,8 +78,15 @@ impl Snapshotter {
             recreated = report.recreated.len(),
             damaged = report.damaged.len(),
             orphans = report.orphans,
+            quota = %layout.quota_mode(),
             "snapshotter opened"
         );
+        if !layout.quota_mode().has_quotas() {
+            tracing::info!(
+                "no quotas in force: usage walks each layer, and the \
+                 containerd.io/snapshot/max-size label and default_size are accepted and ignored"
+            );
+        }
         Ok(Snapshotter {
             writer: Mutex::new(Writer {
                 state: state.clone(),
