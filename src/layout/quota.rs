@@ -69,9 +69,20 @@ impl Layout {
         default_size: Option<u64>,
     ) -> Result<QuotaMode> {
         self.default_size = default_size.filter(|&n| n > 0);
+        let (mode, recorded) = self.choose_quotas(choice)?;
+        if mode.has_quotas() && !recorded {
+            self.record_mode(mode)?;
+        }
+        Ok(mode)
+    }
+
+    /// [`Layout::enable_quotas`] without writing `ROOT/quota`: the mode chosen, and whether
+    /// `ROOT/quota` already names it (for the snapshotter's inspect, which changes
+    /// nothing).
+    pub fn choose_quotas(&mut self, choice: QuotaChoice) -> Result<(QuotaMode, bool)> {
         if choice == QuotaChoice::Off {
             self.quota = QuotaMode::Walk;
-            return Ok(self.quota);
+            return Ok((self.quota, false));
         }
         let detected = self.fs.quota_mode(&self.root).map_err(|e| {
             Error::io(
@@ -99,11 +110,8 @@ impl Layout {
                 )));
             }
         }
-        if detected.has_quotas() && recorded.as_deref() != Some(detected.name()) {
-            self.record_mode(detected)?;
-        }
         self.quota = detected;
-        Ok(detected)
+        Ok((detected, recorded.as_deref() == Some(detected.name())))
     }
 
     /// Puts `ROOT/quota` in place, naming `mode`, durably.

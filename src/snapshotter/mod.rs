@@ -82,8 +82,12 @@ pub struct OpenReport {
     /// Committed snapshots whose directory is missing: (name, id). Their layers are lost;
     /// nothing re-creates them.
     pub damaged: Vec<(String, u64)>,
-    /// Entries of `ROOT/snapshots` that belong to no live snapshot: garbage for Cleanup.
+    /// Entries of `ROOT/snapshots` that belong to no live snapshot: garbage for Cleanup
+    /// (in a project-quota mode, deleted at open: see `reconcile`).
     pub orphans: usize,
+    /// How usage is measured and sizes limited on this root ([`Snapshotter::quota_mode`];
+    /// [`Snapshotter::inspect`]: what opening would choose with quotas on auto).
+    pub quota: QuotaMode,
 }
 
 /// A containerd overlay snapshotter over a root directory. See the module documentation

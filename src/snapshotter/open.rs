@@ -9,7 +9,7 @@ use super::{OpenReport, Options, Snapshotter};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, FileSystem, RealFs};
 use crate::journal::{Journal, LogJournal, Recovery, Store};
-use crate::layout::Layout;
+use crate::layout::{Layout, QuotaChoice};
 use crate::shared_flush::SharedFlush;
 use crate::sync::{Mutex, RwLock};
 use std::collections::VecDeque;
@@ -120,8 +120,9 @@ impl Snapshotter {
                 root.display()
             )));
         }
-        let layout = Layout::open(root, &[])?;
+        let mut layout = Layout::open(root, &[])?;
         let _lock = DirLock::acquire(layout.root())?;
+        layout.choose_quotas(QuotaChoice::Auto)?;
         let recovery = LogJournal::inspect(&Store::open_dir(layout.root().join("journal"))?)?;
         let mut report = reconcile(&layout, &recovery.state, Reconcile::Inspect)?;
         report.records_replayed = recovery.records_replayed;

@@ -24,6 +24,7 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
     let ids = state.id_map();
     let mut report = OpenReport {
         snapshots: state.len(),
+        quota: layout.quota_mode(),
         ..OpenReport::default()
     };
     let mut present = BTreeSet::new();
