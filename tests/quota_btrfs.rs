@@ -214,9 +214,16 @@ fn a_root_that_lost_its_quotas_is_refused_by_name() {
     let root = btrfs.path().join("root");
     drop(Snapshotter::open(&root, options()).unwrap());
     assert_eq!(fs::read_to_string(root.join("quota")).unwrap(), "btrfs\n");
+    assert_eq!(Snapshotter::inspect(&root).unwrap().quota, QuotaMode::Btrfs);
     run(
         "btrfs",
         &["quota", "disable", btrfs.path().to_str().unwrap()],
+    );
+    let err = Snapshotter::inspect(&root).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::FailedPrecondition,
+        "check reports it: {err}"
     );
     let err = Snapshotter::open(&root, options()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::FailedPrecondition, "{err}");
