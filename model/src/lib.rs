@@ -107,7 +107,7 @@ fn check_labels(labels: &Labels) -> Result<(), ErrKind> {
         if mapping && !v.is_empty() && !good_mapping(v) {
             return Err(ErrKind::InvalidArgument);
         }
-        if k == "containerd.io/snapshot/max-size" && !good_size(v) {
+        if k == "containerd.io/snapshot/max-size" && !v.is_empty() && !good_size(v) {
             return Err(ErrKind::InvalidArgument);
         }
     }

@@ -66,11 +66,13 @@ pub fn parse_size(what: &str, text: &str) -> Result<u64> {
         .ok_or_else(|| invalid("it is too large"))
 }
 
-/// The limit the labels ask for: the parsed [`MAX_SIZE_LABEL`], `None` when absent or 0.
-/// A malformed value is InvalidArgument naming the label.
+/// The limit the labels ask for: the parsed [`MAX_SIZE_LABEL`], `None` when absent, empty
+/// (an empty label is never stored, as every label) or 0. A malformed value is
+/// InvalidArgument naming the label.
 pub fn max_size(labels: &Labels) -> Result<Option<u64>> {
     match labels.get(MAX_SIZE_LABEL) {
         None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
         Some(v) => Ok(Some(parse_size(&format!("label {MAX_SIZE_LABEL}"), v)?).filter(|&n| n > 0)),
     }
 }
@@ -126,6 +128,8 @@ mod tests {
     #[test]
     fn the_label_gives_the_limit_and_zero_means_none() {
         let mut labels = Labels::new();
+        assert_eq!(max_size(&labels).unwrap(), None);
+        labels.insert(MAX_SIZE_LABEL.into(), String::new());
         assert_eq!(max_size(&labels).unwrap(), None);
         labels.insert(MAX_SIZE_LABEL.into(), "0".into());
         assert_eq!(max_size(&labels).unwrap(), None);
