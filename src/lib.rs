@@ -80,7 +80,8 @@ pub(crate) mod sync;
 
 pub use crate::core::{Info, Kind, Labels, Timestamp, Usage};
 pub use error::{Error, ErrorKind, Result};
-pub use fs::Mount;
+pub use fs::{Mount, QuotaMode};
 pub use journal::{Backend, LogBackend, MemoryBackend};
+pub use layout::QuotaChoice;
 pub use snapshots::Snapshots;
 pub use snapshotter::{OpenReport, Options, Snapshotter};

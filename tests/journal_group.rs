@@ -6,7 +6,10 @@ mod support;
 
 use journal_support::{prepares, states};
 use overlaysnap::core::{Command, State, Timestamp};
-use overlaysnap::fs::{DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures, SimFs};
+use overlaysnap::fs::{
+    DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures, QuotaMode, QuotaUnit, QuotaUsage,
+    SimFs,
+};
 use overlaysnap::journal::{Journal, LogJournal, Recovery, Store, Ticket};
 use parking_lot::Mutex;
 use rstest::rstest;
@@ -228,6 +231,21 @@ impl FileSystem for SlowSync {
     }
     fn lock(&self, dir: &Path) -> overlaysnap::Result<Option<DirLock>> {
         self.0.lock(dir)
+    }
+    fn quota_mode(&self, root: &Path) -> io::Result<QuotaMode> {
+        self.0.quota_mode(root)
+    }
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
+        self.0.create_quota_dir(path, mode)
+    }
+    fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {
+        self.0.assign_project(dir, id)
+    }
+    fn set_quota_limit(&self, dir: &Path, unit: QuotaUnit, limit: Option<u64>) -> io::Result<()> {
+        self.0.set_quota_limit(dir, unit, limit)
+    }
+    fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
+        self.0.quota_usage(dir, unit)
     }
 }
 

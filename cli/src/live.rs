@@ -14,7 +14,7 @@ use crate::rfc3339;
 use crate::tree;
 use overlaysnap::core::{Info, Kind, Timestamp, Usage};
 use overlaysnap::journal::TornTail;
-use overlaysnap::OpenReport;
+use overlaysnap::{OpenReport, QuotaMode};
 use overlaysnap_daemon::api::overlaysnap::admin::v1::admin_client::AdminClient;
 use overlaysnap_daemon::api::overlaysnap::admin::v1::{
     envelope, CheckRequest, CompactRequest, Envelope, EventsRequest, Report, StatusRequest,
@@ -270,6 +270,7 @@ fn open_report(r: Report) -> OpenReport {
         unissued: r.unissued,
         damaged: r.damaged.into_iter().map(|d| (d.name, d.id)).collect(),
         orphans: r.orphans as usize,
+        quota: QuotaMode::from_name(&r.quota).unwrap_or_default(),
     }
 }
 

@@ -259,6 +259,7 @@ pub fn check_json(root: &Path, report: &OpenReport) -> Value {
         "unissued": report.unissued,
         "orphans": report.orphans,
         "damaged": damaged,
+        "quota": report.quota.name(),
         "ok": report.damaged.is_empty(),
     })
 }
@@ -343,6 +344,7 @@ fn write_check(root: &Path, report: &OpenReport, w: &mut impl Write) -> io::Resu
     ]);
     table.row(["orphans".into(), report.orphans.to_string()]);
     table.row(["damaged".into(), damaged]);
+    table.row(["quota mode".into(), report.quota.name().to_owned()]);
     table.write(w)
 }
 

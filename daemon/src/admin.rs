@@ -103,6 +103,7 @@ pub fn report(r: &OpenReport) -> pb::Report {
     pb::Report {
         snapshots: r.snapshots as u64,
         records_replayed: r.records_replayed,
+        quota: r.quota.name().to_owned(),
         torn_tail: r.torn_tail.as_ref().map(|t| pb::TornTail {
             path: t.path.clone(),
             offset: t.offset,

@@ -12,13 +12,19 @@
 //!                              # proxy plugin's capabilities = ["remap-ids", …]
 //! rebase = false               # mount parentless Active snapshots as overlay above an
 //!                              # empty lowerdir: with capabilities = […, "rebase"]
+//! quota = "auto"               # "auto": btrfs qgroups / XFS, ext4 project quotas when the
+//!                              # root's file system has them on; "off": always walk
+//! default_size = "10GiB"       # hard limit of an Active snapshot without the
+//!                              # containerd.io/snapshot/max-size label: bytes (an integer)
+//!                              # or a string such as "512MiB"; absent or 0: no limit
 //! ```
 //!
 //! Every key is optional and defaults to the library's [`Options::default`]; an unknown
 //! key is an error, so a typo is not silently ignored.
 
 use crate::metrics::MetricsAddress;
-use overlaysnap::{Backend, LogBackend, MemoryBackend, Options};
+use overlaysnap::core::parse_size;
+use overlaysnap::{Backend, LogBackend, MemoryBackend, Options, QuotaChoice};
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +50,44 @@ impl Journal {
     }
 }
 
+/// The `quota` key: [`QuotaChoice`] by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quota {
+    /// [`QuotaChoice::Auto`].
+    #[default]
+    Auto,
+    /// [`QuotaChoice::Off`].
+    Off,
+}
+
+/// The `default_size` key: bytes as an integer, or a size string (`"10GiB"`, see
+/// [`parse_size`]), checked when the file is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "SizeValue")]
+pub struct Size(pub u64);
+
+/// How TOML spells a size.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(i64),
+    Text(String),
+}
+
+impl TryFrom<SizeValue> for Size {
+    type Error = String;
+    fn try_from(value: SizeValue) -> Result<Size, String> {
+        let text = match value {
+            SizeValue::Bytes(n) => n.to_string(),
+            SizeValue::Text(t) => t,
+        };
+        parse_size("default_size", &text)
+            .map(Size)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The configuration file's contents. See the module documentation for the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +108,10 @@ pub struct Config {
     pub remap_ids: bool,
     /// [`Options::rebase`].
     pub rebase: bool,
+    /// [`Options::quota`].
+    pub quota: Quota,
+    /// [`Options::default_size`].
+    pub default_size: Option<Size>,
 }
 
 impl Default for Config {
@@ -78,6 +126,8 @@ impl Default for Config {
             metrics_address: None,
             remap_ids: o.remap_ids,
             rebase: o.rebase,
+            quota: Quota::default(),
+            default_size: None,
         }
     }
 }
@@ -106,6 +156,11 @@ impl Config {
             journal_observer: None,
             remap_ids: self.remap_ids,
             rebase: self.rebase,
+            quota: match self.quota {
+                Quota::Auto => QuotaChoice::Auto,
+                Quota::Off => QuotaChoice::Off,
+            },
+            default_size: self.default_size.map(|Size(n)| n),
         }
     }
 }
@@ -115,7 +170,20 @@ mod tests {
     use super::*;
 
     /// What options say, the journal by its name (backends are not comparable).
-    fn fields(o: &Options) -> (bool, bool, Vec<String>, String, u64, bool, bool) {
+    #[allow(clippy::type_complexity)]
+    fn fields(
+        o: &Options,
+    ) -> (
+        bool,
+        bool,
+        Vec<String>,
+        String,
+        u64,
+        bool,
+        bool,
+        QuotaChoice,
+        Option<u64>,
+    ) {
         (
             o.sync_remove,
             o.upperdir_label,
@@ -124,6 +192,8 @@ mod tests {
             o.checkpoint_every,
             o.remap_ids,
             o.rebase,
+            o.quota,
+            o.default_size,
         )
     }
 
@@ -138,7 +208,7 @@ mod tests {
         let config = Config::parse(
             "sync_remove = true\nupperdir_label = true\nmount_options = [\"volatile\"]\n\
              journal = \"memory\"\ncheckpoint_every = 7\nremap_ids = true\n\
-             rebase = true\n",
+             rebase = true\nquota = \"off\"\ndefault_size = \"10GiB\"\n",
         )
         .unwrap();
         let expected = Options {
@@ -150,6 +220,8 @@ mod tests {
             journal_observer: None,
             remap_ids: true,
             rebase: true,
+            quota: QuotaChoice::Off,
+            default_size: Some(10 << 30),
         };
         assert_eq!(fields(&config.options()), fields(&expected));
     }
@@ -172,6 +244,20 @@ mod tests {
             err.contains("metrics_address") && err.contains("host:port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn default_size_is_bytes_or_a_size_string_and_a_bad_one_is_refused_with_the_key() {
+        let size = |text: &str| Config::parse(text).map(|c| c.options().default_size);
+        assert_eq!(size("").unwrap(), None);
+        assert_eq!(size("default_size = 8388608").unwrap(), Some(8 << 20));
+        assert_eq!(size("default_size = \"512MiB\"").unwrap(), Some(512 << 20));
+        for bad in ["-1", "\"-5G\"", "\"ten\"", "\"1.5G\"", "1.5"] {
+            let err = size(&format!("default_size = {bad}")).unwrap_err();
+            assert!(err.contains("default_size"), "{bad}: {err}");
+        }
+        let err = Config::parse("quota = \"maybe\"").unwrap_err();
+        assert!(err.contains("maybe"), "{err}");
     }
 
     #[test]

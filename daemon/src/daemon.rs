@@ -87,6 +87,7 @@ pub async fn run(settings: Settings) -> Result<(), BoxError> {
         name = %settings.name,
         journal,
         snapshots = snapshotter.open_report().snapshots,
+        quota = %snapshotter.quota_mode(),
         "overlaysnapd starting"
     );
     // An inherited socket is the socket unit's: its file stays at stop.

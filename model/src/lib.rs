@@ -107,8 +107,43 @@ fn check_labels(labels: &Labels) -> Result<(), ErrKind> {
         if mapping && !v.is_empty() && !good_mapping(v) {
             return Err(ErrKind::InvalidArgument);
         }
+        if k == "containerd.io/snapshot/max-size" && !v.is_empty() && !good_size(v) {
+            return Err(ErrKind::InvalidArgument);
+        }
     }
     Ok(())
+}
+
+/// Whether `v` is a size: decimal digits, then nothing or one of the units, at most
+/// 2^63 - 1 bytes. Checked naively, in 128-bit arithmetic.
+fn good_size(v: &str) -> bool {
+    let units: [(&str, u128); 13] = [
+        ("", 1),
+        ("B", 1),
+        ("K", 1024),
+        ("KiB", 1024),
+        ("KB", 1000),
+        ("M", 1024 * 1024),
+        ("MiB", 1024 * 1024),
+        ("MB", 1000 * 1000),
+        ("G", 1024 * 1024 * 1024),
+        ("GiB", 1024 * 1024 * 1024),
+        ("GB", 1000 * 1000 * 1000),
+        ("T", 1024 * 1024 * 1024 * 1024),
+        ("TB", 1000 * 1000 * 1000 * 1000),
+    ];
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    let unit = &v[digits.len()..];
+    let factor = match units.iter().find(|(u, _)| *u == unit) {
+        Some((_, f)) => *f,
+        None if unit == "TiB" => 1024 * 1024 * 1024 * 1024,
+        None => return false,
+    };
+    if digits.is_empty() || digits.trim_start_matches('0').len() > 20 {
+        return false;
+    }
+    let n: u128 = digits.parse().unwrap_or(u128::MAX);
+    n.checked_mul(factor).is_some_and(|b| b <= i64::MAX as u128)
 }
 
 /// Whether `v` is 1 to 340 comma-separated `ctr:host:size` ranges of decimal digits whose

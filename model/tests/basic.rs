@@ -213,3 +213,30 @@ fn filter_syntax() {
         );
     }
 }
+
+#[test]
+fn the_size_label_must_be_a_size_and_agrees_with_the_core() {
+    const KEY: &str = "containerd.io/snapshot/max-size";
+    for (value, good) in [
+        ("0", true),
+        ("8388608", true),
+        ("10GiB", true),
+        ("512M", true),
+        ("3KB", true),
+        ("9223372036854775807", true),
+        ("9223372036854775808", false),
+        ("8388608TiB", false),
+        ("-1", false),
+        ("1.5G", false),
+        ("", true),
+        ("8 MiB", false),
+        ("ten", false),
+    ] {
+        let mut m = Model::new();
+        let got = m.prepare("k", None, &labels(&[(KEY, value)]), T0);
+        assert_eq!(got.is_ok(), good, "{value:?}: {got:?}");
+        if !good {
+            assert_eq!(got, Err(ErrKind::InvalidArgument));
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod info;
 pub mod kind;
 pub mod labels;
 pub mod record;
+pub mod size;
 pub mod state;
 
 pub use command::Command;
@@ -19,4 +20,5 @@ pub use info::{Info, Timestamp, Usage};
 pub use kind::Kind;
 pub use labels::{validate_key, validate_labels, Labels, MAX_LABEL_SIZE};
 pub use record::Record;
+pub use size::{max_size, parse_size, MAX_SIZE_LABEL};
 pub use state::{Checkpoint, KindCounts, MountPlan, Snapshot, State};

@@ -25,6 +25,7 @@ mod lock;
 mod mount;
 mod mounter;
 mod probe;
+mod quota;
 mod real;
 #[cfg(feature = "testing")]
 mod sim;
@@ -37,6 +38,7 @@ pub use probe::{
     needs_userxattr, release_at_least, running_in_user_ns, supports_d_type, supports_index,
     uid_map_in_user_ns, OverlayFeatures,
 };
+pub use quota::{QuotaMode, QuotaUnit, QuotaUsage};
 pub use real::{RealFile, RealFs};
 #[cfg(feature = "testing")]
 pub use sim::{Fault, SimFs};
@@ -133,6 +135,23 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Locks the existing directory `dir` against other processes for as long as the
     /// returned lock lives; `None` where no other process can reach the file system.
     fn lock(&self, dir: &Path) -> Result<Option<DirLock>>;
+    /// What per-directory accounting the file system of the directory `root` offers (see
+    /// [`QuotaMode`]).
+    fn quota_mode(&self, root: &Path) -> io::Result<QuotaMode>;
+    /// Creates the directory `path` (default mode) as an accounting unit of `mode`: a
+    /// btrfs subvolume for [`QuotaMode::Btrfs`], a plain directory otherwise.
+    /// [`FileSystem::remove_dir_all`] deletes either.
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()>;
+    /// Gives the directory `dir` the project `id` with the inherit flag, so that what is
+    /// created below it joins the project (`FS_IOC_FSSETXATTR`).
+    fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()>;
+    /// Sets (`Some`) or removes (`None`) the hard limit in bytes of `unit`, whose
+    /// directory is `dir`. Durable once the file system's own journal commits it.
+    fn set_quota_limit(&self, dir: &Path, unit: QuotaUnit, limit: Option<u64>) -> io::Result<()>;
+    /// The usage and limit of `unit`, whose directory is `dir`; `None` when `dir` is not
+    /// that unit (a directory made without quotas). btrfs reports the numbers of the last
+    /// committed transaction: [`FileSystem::syncfs`] first to include every write.
+    fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>>;
 }
 
 /// A file opened for writing by [`FileSystem::create_file`] or [`FileSystem::open_file`].

@@ -4,6 +4,7 @@
 
 use super::lock::DirLock;
 use super::probe::{supports_d_type, OverlayFeatures};
+use super::quota::{self, QuotaMode, QuotaUnit, QuotaUsage};
 use super::{FileHandle, FileKind, FileStat, FileSystem};
 use crate::error::{Error, Result};
 use nix::unistd::syncfs;
@@ -103,7 +104,7 @@ impl FileSystem for RealFs {
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        fs::remove_dir_all(path)
+        quota::remove_dir_all(path)
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
@@ -148,7 +149,7 @@ impl FileSystem for RealFs {
         Ok(info
             .lines()
             .filter_map(|line| line.split(' ').nth(4))
-            .map(|field| PathBuf::from(unescape_mountinfo(field)))
+            .map(|field| PathBuf::from(quota::unescape_mountinfo(field)))
             .collect())
     }
 
@@ -163,29 +164,24 @@ impl FileSystem for RealFs {
     fn lock(&self, dir: &Path) -> Result<Option<DirLock>> {
         DirLock::acquire(dir).map(Some)
     }
-}
 
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash, …).
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')))
-            .and_then(|n| u8::try_from(n).ok());
-        match octal {
-            Some(byte) => {
-                out.push(byte);
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
+    fn quota_mode(&self, root: &Path) -> io::Result<QuotaMode> {
+        quota::probe(root)
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
+        quota::create_dir(path, mode)
+    }
+
+    fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {
+        quota::assign_project(dir, id)
+    }
+
+    fn set_quota_limit(&self, dir: &Path, unit: QuotaUnit, limit: Option<u64>) -> io::Result<()> {
+        quota::set_limit(dir, unit, limit)
+    }
+
+    fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
+        quota::usage(dir, unit)
+    }
 }

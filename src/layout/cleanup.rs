@@ -74,6 +74,13 @@ impl Layout {
         Ok(garbage)
     }
 
+    /// Deletes the entry `name` of `ROOT/snapshots` that belongs to no snapshot, while
+    /// opening (nothing is in flight).
+    pub fn remove_leftover(&self, name: &OsString) -> Result<()> {
+        let mounts = self.fs.mount_points()?;
+        self.remove_entry(name, &mounts).map(drop)
+    }
+
     /// Deletes `garbage`, returning the paths deleted. Every item is tried; if some could not
     /// be deleted, the first such error is returned after the others were tried (and the
     /// rest stays for the next Cleanup).

@@ -82,6 +82,8 @@ impl Layout {
             empty_lower: None,
             page_size: page_size(),
             in_flight: InFlight::default(),
+            quota: crate::fs::QuotaMode::Walk,
+            default_size: None,
         };
         layout.create_private_dir(&layout.snapshots)?;
         layout.create_private_dir(&layout.links)?;
@@ -216,6 +218,9 @@ impl Layout {
             self.fs.remove_file(&doomed)
         };
         removed.map_err(|e| Error::io(format!("cannot remove {}", doomed.display()), e))?;
+        if let Some(id) = name.to_str().and_then(parse_id) {
+            self.release_project(id)?;
+        }
         Ok(true)
     }
 }

@@ -26,6 +26,9 @@
 //! - Every `new-*` or `rm-*` name that an operation of this process is using is registered
 //!   in the Layout's in-flight set before it exists on disk and until it is gone, so Cleanup
 //!   never deletes the directory of an operation in progress.
+//! - An Active snapshot's directory is its quota unit (a btrfs subvolume, or a project whose
+//!   id is derived from the snapshot id) with its limit before it is installed, in a quota
+//!   mode (quota.rs).
 //! - Links in `l/` are derived from ids alone: they can be deleted and re-created at any
 //!   time, and [`Layout::mounts`] re-creates those a mount needs.
 //!
@@ -44,6 +47,7 @@ mod empty;
 mod in_flight;
 mod links;
 mod mounts;
+mod quota;
 mod temp;
 mod usage;
 
@@ -51,12 +55,13 @@ pub use cleanup::Garbage;
 pub use dirs::{Entry, Owner};
 pub use durable::make_durable;
 pub use mounts::overlay_options;
+pub use quota::{project_id, QuotaChoice, PROJECT_ID_BASE, QUOTA_FILE};
 pub use temp::TempDir;
 pub use usage::disk_usage;
 
-use crate::fs::FileSystem;
 #[cfg(doc)]
 use crate::fs::RealFs;
+use crate::fs::{FileSystem, QuotaMode};
 use in_flight::InFlight;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,4 +97,9 @@ pub struct Layout {
     page_size: usize,
     /// Names in `snapshots/` that operations of this process are using.
     in_flight: InFlight,
+    /// How usage is measured and sizes limited ([`Layout::enable_quotas`]; the walk until
+    /// then).
+    quota: QuotaMode,
+    /// The limit of an Active snapshot without a size label, in quota modes.
+    default_size: Option<u64>,
 }

@@ -2,10 +2,11 @@
 
 use super::dirs::Owner;
 use super::in_flight::Claim;
+use super::quota::assign_project;
 use super::{Layout, TEMP_PREFIX};
 use crate::core::Kind;
 use crate::error::{Error, Result};
-use crate::fs::FileSystem;
+use crate::fs::{FileSystem, QuotaMode, QuotaUnit};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +26,9 @@ pub struct TempDir {
     /// Keeps the name in the in-flight set while the directory exists under it.
     /// Invariant: `Some` until installed.
     claim: Option<Claim>,
+    /// In a project-quota mode, for an Active snapshot: the limit its project gets at
+    /// install (`Some(None)`: no limit), when the id is known.
+    project: Option<Option<u64>>,
 }
 
 impl Layout {
@@ -34,6 +38,19 @@ impl Layout {
     ///
     /// Committed snapshots are never created directly: InvalidArgument.
     pub fn prepare_dir(&self, kind: Kind, owner: Option<Owner>) -> Result<TempDir> {
+        self.prepare_dir_with_limit(kind, owner, None)
+    }
+
+    /// [`Layout::prepare_dir`], the directory of an Active snapshot made its quota unit
+    /// with the hard limit `limit` in a quota mode (see quota.rs): btrfs makes it a
+    /// subvolume and limits its qgroup now, project quotas give it its project at
+    /// [`TempDir::install`]. Without quotas, or for a View, `limit` is ignored.
+    pub fn prepare_dir_with_limit(
+        &self,
+        kind: Kind,
+        owner: Option<Owner>,
+        limit: Option<u64>,
+    ) -> Result<TempDir> {
         if kind == Kind::Committed {
             return Err(Error::InvalidArgument(
                 "cannot create the directory of a committed snapshot; commit an active one".into(),
@@ -42,7 +59,11 @@ impl Layout {
         let (path, claim) = loop {
             let claim = self.in_flight.claim(TEMP_PREFIX);
             let path = self.snapshots.join(claim.name());
-            match self.fs.create_dir(&path) {
+            let created = match (kind, self.quota) {
+                (Kind::Active, QuotaMode::Btrfs) => self.fs.create_quota_dir(&path, self.quota),
+                _ => self.fs.create_dir(&path),
+            };
+            match created {
                 Ok(()) => break (path, claim),
                 // A leftover of an earlier process holds the name: pick another.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -59,6 +80,7 @@ impl Layout {
             snapshots: self.snapshots.clone(),
             fs: Arc::clone(&self.fs),
             claim: Some(claim),
+            project: (kind == Kind::Active && self.quota.uses_projects()).then_some(limit),
         };
         self.set_mode(&dir.path, 0o700)?;
         let fs_dir = dir.fs_path();
@@ -73,6 +95,16 @@ impl Layout {
                     e,
                 )
             })?;
+        }
+        if let (Kind::Active, QuotaMode::Btrfs, Some(bytes)) = (kind, self.quota, limit) {
+            self.fs
+                .set_quota_limit(&dir.path, QuotaUnit::Subvolume, Some(bytes))
+                .map_err(|e| {
+                    Error::io(
+                        format!("cannot limit {} to {bytes} bytes", dir.path.display()),
+                        e,
+                    )
+                })?;
         }
         Ok(dir)
     }
@@ -97,13 +129,17 @@ impl TempDir {
         self.path.join("fs")
     }
 
-    /// Renames the directory to `ROOT/snapshots/<id>`. Fails (and the directory is
-    /// deleted) if a non-empty `<id>` already exists.
+    /// Renames the directory to `ROOT/snapshots/<id>`, in a project-quota mode after giving
+    /// it the project of `id` and its limit. Fails (and the directory is deleted) if a
+    /// non-empty `<id>` already exists, or the project cannot be given.
     ///
     /// The rename is not fsynced: a crash may lose it, and the directory then is garbage for
     /// Cleanup, exactly as if the crash came before it. Make the layer durable with
     /// [`Layout::make_durable`] before it is committed.
     pub fn install(mut self, id: u64) -> Result<()> {
+        if let Some(limit) = self.project {
+            assign_project(&*self.fs, &self.path, id, limit)?;
+        }
         let target = self.snapshots.join(id.to_string());
         self.fs.rename(&self.path, &target).map_err(|e| {
             Error::io(

@@ -14,9 +14,14 @@ use std::io;
 use std::path::Path;
 
 impl Layout {
-    /// The usage of snapshot `id`'s `fs` (see the module docs).
+    /// The usage of snapshot `id`: one query of its quota when its directory is its quota
+    /// unit (see quota.rs: the whole directory, `work` included), else the walk of its `fs`
+    /// (see the module docs).
     pub fn usage(&self, id: u64) -> Result<Usage> {
-        usage_on(&*self.fs, &self.fs_path(id))
+        match self.usage_from_quota(id)? {
+            Some(usage) => Ok(usage),
+            None => usage_on(&*self.fs, &self.fs_path(id)),
+        }
     }
 }
 

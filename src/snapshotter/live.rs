@@ -6,7 +6,7 @@
 use super::reconcile::{reconcile, Reconcile};
 use super::{OpenReport, Snapshotter};
 use crate::error::{Error, Result};
-use crate::fs::FileKind;
+use crate::fs::{FileKind, QuotaMode};
 use crate::journal::Rebuild;
 
 /// A snapshotter's counts at one moment ([`Snapshotter::status`]).
@@ -24,6 +24,8 @@ pub struct Status {
     /// Bytes of the regular files in the journal directory `ROOT/journal` (log segments
     /// and checkpoints); 0 for a journal that keeps nothing there.
     pub journal_bytes: u64,
+    /// How usage is measured and sizes are limited ([`Snapshotter::quota_mode`]).
+    pub quota: QuotaMode,
 }
 
 impl Snapshotter {
@@ -37,6 +39,7 @@ impl Snapshotter {
             active: kinds.active,
             views: kinds.view,
             committed: kinds.committed,
+            quota: self.quota_mode(),
             ..Status::default()
         };
         status.records_since_checkpoint = self.writer.lock().since_checkpoint;

@@ -54,7 +54,7 @@ pub use options::{Options, UPPERDIR_LABEL};
 
 use crate::core::{KindCounts, Record, State};
 use crate::error::{Error, Result};
-use crate::fs::DirLock;
+use crate::fs::{DirLock, QuotaMode};
 use crate::journal::{Journal, Ticket, TornTail};
 use crate::layout::Layout;
 use crate::shared_flush::SharedFlush;
@@ -82,8 +82,12 @@ pub struct OpenReport {
     /// Committed snapshots whose directory is missing: (name, id). Their layers are lost;
     /// nothing re-creates them.
     pub damaged: Vec<(String, u64)>,
-    /// Entries of `ROOT/snapshots` that belong to no live snapshot: garbage for Cleanup.
+    /// Entries of `ROOT/snapshots` that belong to no live snapshot: garbage for Cleanup
+    /// (in a project-quota mode, deleted at open: see `reconcile`).
     pub orphans: usize,
+    /// How usage is measured and sizes limited on this root ([`Snapshotter::quota_mode`];
+    /// [`Snapshotter::inspect`]: what opening would choose with quotas on auto).
+    pub quota: QuotaMode,
 }
 
 /// A containerd overlay snapshotter over a root directory. See the module documentation
@@ -132,6 +136,12 @@ impl Snapshotter {
     /// for it). Works after [`Snapshotter::close`] too.
     pub fn kind_counts(&self) -> KindCounts {
         self.visible.read().kind_counts()
+    }
+
+    /// How usage is measured and sizes are limited on this root (chosen at open from
+    /// [`Options::quota`] and what the root's file system offers).
+    pub fn quota_mode(&self) -> QuotaMode {
+        self.layout.quota_mode()
     }
 
     /// The options the snapshotter was opened with.

@@ -9,7 +9,7 @@ use super::{OpenReport, Options, Snapshotter};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, FileSystem, RealFs};
 use crate::journal::{Journal, LogJournal, Recovery, Store};
-use crate::layout::Layout;
+use crate::layout::{Layout, QuotaChoice};
 use crate::shared_flush::SharedFlush;
 use crate::sync::{Mutex, RwLock};
 use std::collections::VecDeque;
@@ -36,8 +36,9 @@ impl Snapshotter {
         options: Options,
     ) -> Result<Snapshotter> {
         let layout = Layout::open_on(Arc::clone(&fs), root.as_ref(), &options.mount_options)?;
-        let layout = with_options(layout, &options)?;
+        let mut layout = with_options(layout, &options)?;
         let lock = fs.lock(layout.root())?;
+        layout.enable_quotas(options.quota, options.default_size)?;
         let (journal, recovery) = options.journal.open(
             fs,
             &layout.root().join("journal"),
@@ -55,8 +56,9 @@ impl Snapshotter {
         recovery: Recovery,
     ) -> Result<Snapshotter> {
         let layout = Layout::open(root.as_ref(), &options.mount_options)?;
-        let layout = with_options(layout, &options)?;
+        let mut layout = with_options(layout, &options)?;
         let lock = DirLock::acquire(layout.root())?;
+        layout.enable_quotas(options.quota, options.default_size)?;
         Snapshotter::assemble(layout, Some(lock), journal, recovery, options)
     }
 
@@ -78,8 +80,15 @@ impl Snapshotter {
             recreated = report.recreated.len(),
             damaged = report.damaged.len(),
             orphans = report.orphans,
+            quota = %layout.quota_mode(),
             "snapshotter opened"
         );
+        if !layout.quota_mode().has_quotas() {
+            tracing::info!(
+                "no quotas in force: usage walks each layer, and the \
+                 containerd.io/snapshot/max-size label and default_size are accepted and ignored"
+            );
+        }
         Ok(Snapshotter {
             writer: Mutex::new(Writer {
                 state: state.clone(),
@@ -113,8 +122,9 @@ impl Snapshotter {
                 root.display()
             )));
         }
-        let layout = Layout::open(root, &[])?;
+        let mut layout = Layout::open(root, &[])?;
         let _lock = DirLock::acquire(layout.root())?;
+        layout.choose_quotas(QuotaChoice::Auto)?;
         let recovery = LogJournal::inspect(&Store::open_dir(layout.root().join("journal"))?)?;
         let mut report = reconcile(&layout, &recovery.state, Reconcile::Inspect)?;
         report.records_replayed = recovery.records_replayed;

@@ -85,7 +85,10 @@ impl Snapshotter {
                 })
                 .transpose(),
         }
-        .and_then(|owner| self.layout.prepare_dir(kind, owner));
+        .and_then(|owner| {
+            let limit = self.layout.limit_for(kind, labels);
+            self.layout.prepare_dir_with_limit(kind, owner, limit)
+        });
         let mut temp = Some(prepared?);
         let (_, plan) = self.execute(&cmd, |state, record| {
             if parent.and_then(|p| state.get(p)).map(|s| s.id) != parent_id {
@@ -146,15 +149,13 @@ impl Snapshotter {
         };
         // Refuse bad requests before the slow work, and learn the id.
         let id = self.visible.read().decide(&cmd)?.id();
+        // One syncfs covers the whole file system: a Commit arriving while another one's
+        // runs waits for the next and shares it. Measured after it: btrfs accounts qgroups
+        // when the transaction commits, which syncfs does.
         let measured = self
-            .layout
-            .usage(id)
-            .and_then(|usage| {
-                // One syncfs covers the whole file system: a Commit arriving while another
-                // one's runs waits for the next and shares it.
-                let sync = || self.layout.make_durable(id);
-                self.layer_sync.run(sync).map(|()| usage)
-            })
+            .layer_sync
+            .run(|| self.layout.make_durable(id))
+            .and_then(|()| self.layout.usage(id))
             .map_err(|e| self.recheck(&cmd, Relied::Target(id), e))?;
         if let Command::Commit { usage, .. } = &mut cmd {
             *usage = measured;
@@ -227,8 +228,10 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// containerd's Usage: for an Active snapshot, measured now; for a Committed one, the
-    /// value measured at Commit; a View uses nothing of its own.
+    /// containerd's Usage: for an Active snapshot, measured now (one quota query in a quota
+    /// mode; btrfs reports the last committed transaction, at most its commit interval
+    /// old); for a Committed one, the value measured at Commit; a View uses nothing of its
+    /// own.
     pub fn usage(&self, key: &str) -> Result<Usage> {
         self.check_open()?;
         let (id, kind, stored) = {

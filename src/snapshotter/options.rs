@@ -2,6 +2,7 @@
 //! it writes to, and containerd's upper-directory label ([`UPPERDIR_LABEL`]).
 
 use crate::journal::{Backend, LogBackend, Observer};
+use crate::layout::QuotaChoice;
 use std::sync::Arc;
 
 /// containerd's label that carries the upper directory when [`Options::upperdir_label`] is
@@ -47,6 +48,13 @@ pub struct Options {
     /// Told of every flush of the journal (batch size, write and sync times), for metrics;
     /// see [`Observer`]. `None` (the default) costs one branch per flush.
     pub journal_observer: Option<Arc<dyn Observer>>,
+    /// Whether usage and limits come from the file system's quotas (btrfs qgroups, XFS or
+    /// ext4 project quotas) when the root's file system offers them ([`QuotaChoice::Auto`],
+    /// the default), or always from walking the layer ([`QuotaChoice::Off`]).
+    pub quota: QuotaChoice,
+    /// The hard limit in bytes of an Active snapshot prepared without the
+    /// `containerd.io/snapshot/max-size` label, in a quota mode; `None` (or 0): no limit.
+    pub default_size: Option<u64>,
 }
 
 impl Default for Options {
@@ -60,6 +68,8 @@ impl Default for Options {
             remap_ids: false,
             rebase: false,
             journal_observer: None,
+            quota: QuotaChoice::Auto,
+            default_size: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
     let ids = state.id_map();
     let mut report = OpenReport {
         snapshots: state.len(),
+        quota: layout.quota_mode(),
         ..OpenReport::default()
     };
     let mut present = BTreeSet::new();
@@ -38,6 +39,16 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
             }
             Entry::Snapshot(id) if ids.contains_key(&id) => {
                 present.insert(id);
+            }
+            // In a project-quota mode a temporary directory may carry the project of an id
+            // that was never issued, and that the next Prepare issues again: it goes now,
+            // before anything measures that project (nothing is in flight while opening).
+            Entry::Other(name)
+                if mode == Reconcile::Repair && layout.quota_mode().uses_projects() =>
+            {
+                tracing::warn!(name = ?name, "deleting a temporary directory left by a crash");
+                layout.remove_leftover(&name)?;
+                report.orphans += 1;
             }
             _ => report.orphans += 1,
         }
@@ -61,7 +72,10 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
                 .as_deref()
                 .and_then(|p| state.get(p))
                 .and_then(|parent| layout.fs_owner(parent.id).ok());
-            layout.prepare_dir(s.kind, owner)?.install(id)?;
+            let limit = layout.limit_for(s.kind, &s.labels);
+            layout
+                .prepare_dir_with_limit(s.kind, owner, limit)?
+                .install(id)?;
             report.recreated.push(id);
         }
     }

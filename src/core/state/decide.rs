@@ -7,6 +7,7 @@ use crate::core::info::{Timestamp, Usage};
 use crate::core::kind::Kind;
 use crate::core::labels::{validate_id_mappings, validate_key, validate_labels, Labels};
 use crate::core::record::Record;
+use crate::core::size::max_size;
 use crate::error::{Error, Result};
 
 impl State {
@@ -16,8 +17,9 @@ impl State {
     /// Checks run in a fixed order, and the first that fails decides the error: the
     /// arguments' form, then existence, then the snapshot's kind and relations. The form
     /// includes the ID-mapping labels (`containerd.io/snapshot/uidmapping`, `…/gidmapping`)
-    /// of Prepare, View, Commit and Update: a malformed one is InvalidArgument, so a stored
-    /// snapshot's mappings always parse.
+    /// and the size label (`containerd.io/snapshot/max-size`, see [`max_size`]) of Prepare,
+    /// View, Commit and Update: a malformed one is InvalidArgument, so a snapshot given
+    /// them by this build always has mappings and a size that parse.
     pub fn decide(&self, cmd: &Command) -> Result<Record> {
         match cmd {
             Command::Prepare {
@@ -64,6 +66,7 @@ impl State {
         }
         validate_labels(labels)?;
         validate_id_mappings(labels)?;
+        max_size(labels)?;
         if let Some(p) = parent {
             self.committed_parent(p)?;
         }
@@ -104,6 +107,7 @@ impl State {
         }
         validate_labels(labels)?;
         validate_id_mappings(labels)?;
+        max_size(labels)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
         if self.snapshots.contains_key(name) {
             return Err(Error::AlreadyExists(format!(
@@ -187,6 +191,7 @@ impl State {
         validate_key("key", key)?;
         validate_labels(labels)?;
         validate_id_mappings(labels)?;
+        max_size(labels)?;
         let s = self.snapshots.get(key).ok_or_else(|| not_found(key))?;
         let mut new = if fieldpaths.is_empty() {
             labels.clone()

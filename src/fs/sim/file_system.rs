@@ -3,7 +3,9 @@
 use super::disk::{errno, injected, Content, Disk, MAX_HOPS};
 use super::{Fault, SimFs};
 use crate::error::{Error, Result};
-use crate::fs::{DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures};
+use crate::fs::{
+    DirLock, FileHandle, FileStat, FileSystem, OverlayFeatures, QuotaMode, QuotaUnit, QuotaUsage,
+};
 use crate::sync::Mutex;
 use nix::libc;
 use std::collections::BTreeMap;
@@ -254,6 +256,36 @@ impl FileSystem for SimFs {
             .map_err(|e| Error::io(format!("locking {}", dir.display()), e))?;
         Ok(None)
     }
+
+    // The simulated disk has no quotas: it reports the walk, and a quota call (which the
+    // layout makes only in a quota mode) is refused as unsupported.
+    fn quota_mode(&self, _root: &Path) -> io::Result<QuotaMode> {
+        Ok(QuotaMode::Walk)
+    }
+
+    fn create_quota_dir(&self, path: &Path, _mode: QuotaMode) -> io::Result<()> {
+        Err(no_quotas(path))
+    }
+
+    fn assign_project(&self, dir: &Path, _id: u32) -> io::Result<()> {
+        Err(no_quotas(dir))
+    }
+
+    fn set_quota_limit(&self, dir: &Path, _unit: QuotaUnit, _limit: Option<u64>) -> io::Result<()> {
+        Err(no_quotas(dir))
+    }
+
+    fn quota_usage(&self, dir: &Path, _unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
+        Err(no_quotas(dir))
+    }
+}
+
+/// The error of a quota call on the simulated disk, which has none.
+fn no_quotas(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{}: the simulated disk has no quotas", path.display()),
+    )
 }
 
 impl SimFs {

@@ -1,0 +1,251 @@
+//! Quotas of snapshot directories: which [`QuotaMode`] a root uses, the unit of each
+//! snapshot directory, the limit an Active snapshot gets, and usage from the quota.
+//!
+//! - **Mode.** Chosen when the snapshotter opens ([`Layout::enable_quotas`]): what the
+//!   root's file system offers ([`FileSystem::quota_mode`]), unless quotas are turned off
+//!   ([`QuotaChoice::Off`]). A quota mode is recorded in `ROOT/quota` (put in place with a
+//!   synced temporary file); a root whose file says a quota mode that its file system no
+//!   longer offers is refused (FailedPrecondition naming the change), never measured
+//!   wrongly.
+//! - **Units.** Only Active snapshots get one, built before their directory is installed:
+//!   btrfs makes the `new-*` directory a subvolume (so `fs` and `work`, which overlayfs
+//!   renames between, share it) and sets its qgroup's limit there; project quotas give the
+//!   directory, `fs` and `work` the project [`project_id`]`(id)` and set its limit at
+//!   install, under the writer lock, since the id is known only then. A directory that is
+//!   not its snapshot's unit (made before quotas were on) is measured by the walk.
+//! - **Project ids** are derived from snapshot ids ([`project_id`]), which are never reused,
+//!   so no table maps them and a project id is never shared by two snapshots. A limit left
+//!   on the project of an id that was never issued (a crash before its record was durable)
+//!   is overwritten when the id is issued: install always sets the limit, `None` included.
+//! - **Release.** Removing a directory deletes the subvolume with its qgroup
+//!   ([`FileSystem::remove_dir_all`]) or clears the project's limit.
+
+use super::Layout;
+use crate::core::{max_size, Kind, Labels, Usage};
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, QuotaMode, QuotaUnit, QuotaUsage};
+use std::io;
+
+/// The file in the root that records the quota mode the root's directories were made in.
+pub const QUOTA_FILE: &str = "quota";
+
+/// The project id of snapshot id 0; snapshot `id` has `PROJECT_ID_BASE + id`.
+pub const PROJECT_ID_BASE: u32 = 0x4000_0000;
+
+/// Whether a snapshotter uses the file system's quotas ([`Layout::enable_quotas`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QuotaChoice {
+    /// Use what the root's file system offers (the default).
+    #[default]
+    Auto,
+    /// Never: usage walks the layers and no limit is set, whatever the file system
+    /// offers (limits set earlier stay in force in the file system).
+    Off,
+}
+
+/// The project id of snapshot `id`; `None` past the last one (`u32::MAX - 1`).
+pub fn project_id(id: u64) -> Option<u32> {
+    u32::try_from(id)
+        .ok()
+        .and_then(|id| PROJECT_ID_BASE.checked_add(id))
+        .filter(|&p| p != u32::MAX)
+}
+
+impl Layout {
+    /// The quota mode in force (see the module documentation).
+    pub fn quota_mode(&self) -> QuotaMode {
+        self.quota
+    }
+
+    /// Chooses the quota mode as `choice` says, checks it against `ROOT/quota` and records
+    /// it there, and sets the limit of Active snapshots without a size label
+    /// (`default_size`; ignored without quotas). Call once, with the root locked.
+    ///
+    /// FailedPrecondition when `ROOT/quota` records a quota mode the file system no longer
+    /// offers (btrfs quotas disabled, XFS or ext4 mounted without `prjquota`).
+    pub fn enable_quotas(
+        &mut self,
+        choice: QuotaChoice,
+        default_size: Option<u64>,
+    ) -> Result<QuotaMode> {
+        self.default_size = default_size.filter(|&n| n > 0);
+        let (mode, recorded) = self.choose_quotas(choice)?;
+        if mode.has_quotas() && !recorded {
+            self.record_mode(mode)?;
+        }
+        Ok(mode)
+    }
+
+    /// [`Layout::enable_quotas`] without writing `ROOT/quota`: the mode chosen, and whether
+    /// `ROOT/quota` already names it (for the snapshotter's inspect, which changes
+    /// nothing).
+    pub fn choose_quotas(&mut self, choice: QuotaChoice) -> Result<(QuotaMode, bool)> {
+        if choice == QuotaChoice::Off {
+            self.quota = QuotaMode::Walk;
+            return Ok((self.quota, false));
+        }
+        let detected = self.fs.quota_mode(&self.root).map_err(|e| {
+            Error::io(
+                format!("cannot find out what quotas {} offers", self.root.display()),
+                e,
+            )
+        })?;
+        let file = self.root.join(QUOTA_FILE);
+        let recorded = match self.fs.read_file(&file) {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("cannot read {}", file.display()), e)),
+        };
+        if let Some(name) = &recorded {
+            let was = QuotaMode::from_name(name).ok_or_else(|| Error::Corrupt {
+                path: file.display().to_string(),
+                offset: 0,
+                reason: format!("unknown quota mode {name:?}"),
+            })?;
+            if was.has_quotas() && was != detected {
+                return Err(Error::FailedPrecondition(lost_quotas(
+                    &self.root.display().to_string(),
+                    was,
+                    detected,
+                )));
+            }
+        }
+        self.quota = detected;
+        Ok((detected, recorded.as_deref() == Some(detected.name())))
+    }
+
+    /// Puts `ROOT/quota` in place, naming `mode`, durably.
+    fn record_mode(&self, mode: QuotaMode) -> Result<()> {
+        let file = self.root.join(QUOTA_FILE);
+        let tmp = self.root.join(format!("{QUOTA_FILE}.tmp"));
+        let context = || format!("cannot record the quota mode in {}", file.display());
+        let write = || -> io::Result<()> {
+            let handle = self.fs.create_file(&tmp)?;
+            handle.write_at(0, format!("{mode}\n").as_bytes())?;
+            handle.sync_data()?;
+            self.fs.rename(&tmp, &file)?;
+            self.fs.sync_dir(&self.root)
+        };
+        write().map_err(|e| Error::io(context(), e))
+    }
+
+    /// The limit a new snapshot of `kind` with `labels` gets: its
+    /// [`MAX_SIZE_LABEL`](crate::core::MAX_SIZE_LABEL), else the default size; `None` for
+    /// Views and without quotas. A label that does not parse (stored by a build that did
+    /// not check it) counts as absent.
+    pub fn limit_for(&self, kind: Kind, labels: &Labels) -> Option<u64> {
+        if kind != Kind::Active || !self.quota.has_quotas() {
+            return None;
+        }
+        max_size(labels).ok().flatten().or(self.default_size)
+    }
+
+    /// The quota unit snapshot `id`'s directory has in this mode, if any.
+    pub(super) fn unit_of(&self, id: u64) -> Option<QuotaUnit> {
+        match self.quota {
+            QuotaMode::Walk => None,
+            QuotaMode::Btrfs => Some(QuotaUnit::Subvolume),
+            QuotaMode::XfsProject | QuotaMode::Ext4Project => {
+                project_id(id).map(QuotaUnit::Project)
+            }
+        }
+    }
+
+    /// What the quota reports of snapshot `id`'s directory: `None` without quotas, or when
+    /// the directory is not its unit (made before quotas were on).
+    pub fn quota_usage(&self, id: u64) -> Result<Option<QuotaUsage>> {
+        let Some(unit) = self.unit_of(id) else {
+            return Ok(None);
+        };
+        let dir = self.snapshot_dir(id);
+        self.fs
+            .quota_usage(&dir, unit)
+            .map_err(|e| Error::io(format!("cannot read the quota of {}", dir.display()), e))
+    }
+
+    /// The usage of snapshot `id` from its quota, as containerd's Usage (btrfs counts no
+    /// inodes: 0), or `None` (see [`Layout::quota_usage`]).
+    pub(super) fn usage_from_quota(&self, id: u64) -> Result<Option<Usage>> {
+        Ok(self.quota_usage(id)?.map(|q| Usage {
+            size: i64::try_from(q.bytes).unwrap_or(i64::MAX),
+            inodes: q.inodes.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+        }))
+    }
+
+    /// Clears the limit of the project of snapshot `id`, whose directory is gone.
+    pub(super) fn release_project(&self, id: u64) -> Result<()> {
+        match (self.quota.uses_projects(), project_id(id)) {
+            (true, Some(project)) => self
+                .fs
+                .set_quota_limit(&self.snapshots, QuotaUnit::Project(project), None)
+                .map_err(|e| Error::io(format!("cannot clear the limit of project {project}"), e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Makes the directory `dir` (holding `fs` and `work`) the project of snapshot `id`
+/// with `limit` (`None` clears a limit left from before): the last step before it is
+/// installed.
+pub(super) fn assign_project(
+    fs: &dyn FileSystem,
+    dir: &std::path::Path,
+    id: u64,
+    limit: Option<u64>,
+) -> Result<()> {
+    let project = project_id(id).ok_or_else(|| {
+        Error::FailedPrecondition(format!(
+            "snapshot id {id} has no project id: project quotas give out at most {} ids",
+            u32::MAX - 1 - PROJECT_ID_BASE
+        ))
+    })?;
+    let context = || format!("cannot give {} project {project}", dir.display());
+    for d in [dir.to_path_buf(), dir.join("fs"), dir.join("work")] {
+        fs.assign_project(&d, project)
+            .map_err(|e| Error::io(context(), e))?;
+    }
+    fs.set_quota_limit(dir, QuotaUnit::Project(project), limit)
+        .map_err(|e| Error::io(context(), e))
+}
+
+/// The message for a root whose file system lost the quotas it was made with.
+fn lost_quotas(root: &str, was: QuotaMode, now: QuotaMode) -> String {
+    let how = match was {
+        QuotaMode::Btrfs => "btrfs quotas are disabled; run `btrfs quota enable` on it".to_owned(),
+        QuotaMode::XfsProject | QuotaMode::Ext4Project => {
+            "its file system is mounted without project quotas; remount it with -o prjquota"
+                .to_owned()
+        }
+        QuotaMode::Walk => String::new(),
+    };
+    format!(
+        "root {root} was made with {was} quotas ({root}/{QUOTA_FILE}), but its file system now \
+         offers {now}: {how}, or open it with quotas off to measure by walking"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_ids_follow_snapshot_ids_and_end_before_the_invalid_one() {
+        assert_eq!(project_id(0), Some(PROJECT_ID_BASE));
+        assert_eq!(project_id(7), Some(PROJECT_ID_BASE + 7));
+        let last = u64::from(u32::MAX - 1 - PROJECT_ID_BASE);
+        assert_eq!(project_id(last), Some(u32::MAX - 1));
+        assert_eq!(project_id(last + 1), None);
+        assert_eq!(project_id(u64::MAX), None);
+    }
+
+    #[test]
+    fn the_lost_quota_message_names_the_modes_and_the_fix() {
+        let m = lost_quotas("/r", QuotaMode::XfsProject, QuotaMode::Walk);
+        assert!(
+            m.contains("xfs-project") && m.contains("walk") && m.contains("prjquota"),
+            "{m}"
+        );
+        let m = lost_quotas("/r", QuotaMode::Btrfs, QuotaMode::Walk);
+        assert!(m.contains("btrfs quota enable"), "{m}");
+    }
+}
