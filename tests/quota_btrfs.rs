@@ -167,7 +167,7 @@ fn default_size_limits_snapshots_without_the_label() {
         "the label wins over default_size"
     );
     let (_, err) = fill(&upper(&s, "d").join("big"));
-    assert_edquot(&err, "default_size");
+    assert_over_limit(&err, QuotaMode::Btrfs, "default_size");
 }
 
 #[test]
@@ -314,5 +314,5 @@ fn recovery_deletes_unrecorded_subvolumes_and_recreates_missing_ones() {
     assert_eq!(fs::metadata(&active_dir).unwrap().ino(), 256);
     assert_ne!(subvolume_id(&active_dir), qgroup);
     let (_, err) = fill(&upper(&s, "a").join("big"));
-    assert_edquot(&err, "re-created");
+    assert_over_limit(&err, QuotaMode::Btrfs, "re-created");
 }

@@ -84,6 +84,7 @@ impl Layout {
             in_flight: InFlight::default(),
             quota: crate::fs::QuotaMode::Walk,
             default_size: None,
+            project_base: None,
         };
         layout.create_private_dir(&layout.snapshots)?;
         layout.create_private_dir(&layout.links)?;

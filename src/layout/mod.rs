@@ -55,7 +55,7 @@ pub use cleanup::Garbage;
 pub use dirs::{Entry, Owner};
 pub use durable::make_durable;
 pub use mounts::overlay_options;
-pub use quota::{project_id, QuotaChoice, PROJECT_ID_BASE, QUOTA_FILE};
+pub use quota::{QuotaChoice, PROJECT_BLOCK, PROJECT_BLOCK_DIR, PROJECT_ID_BASE, QUOTA_FILE};
 pub use temp::TempDir;
 pub use usage::disk_usage;
 
@@ -102,4 +102,8 @@ pub struct Layout {
     quota: QuotaMode,
     /// The limit of an Active snapshot without a size label, in quota modes.
     default_size: Option<u64>,
+    /// In a project-quota mode, the first id of the root's block of project ids (see
+    /// [`Layout::project_of`]); `None` otherwise. Invariant: `Some` only if `quota` uses
+    /// projects, and then the id of `ROOT/project-block`, recorded in `ROOT/quota`.
+    project_base: Option<u32>,
 }

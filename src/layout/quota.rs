@@ -13,10 +13,16 @@
 //!   directory, `fs` and `work` the project [`project_id`]`(id)` and set its limit at
 //!   install, under the writer lock, since the id is known only then. A directory that is
 //!   not its snapshot's unit (made before quotas were on) is measured by the walk.
-//! - **Project ids** are derived from snapshot ids ([`project_id`]), which are never reused,
-//!   so no table maps them and a project id is never shared by two snapshots. A limit left
-//!   on the project of an id that was never issued (a crash before its record was durable)
-//!   is overwritten when the id is issued: install always sets the limit, `None` included.
+//! - **Project ids.** A root takes a block of [`PROJECT_BLOCK`] project ids for itself when
+//!   it first opens in a project mode: the first block whose first id is free on the file
+//!   system, claimed by giving the empty directory `ROOT/project-block` that id and
+//!   checking that only it is charged to it (another root on the same file system
+//!   charges its own `project-block` to its block's first id). The block's first id is recorded in `ROOT/quota`; snapshot `id`'s
+//!   project is that plus `id` ([`Layout::project_of`]). Snapshot ids are never reused, so
+//!   no table maps them, and a project id is never shared by two snapshots, of this root
+//!   or of another. A limit left on the project of an id that was never issued (a crash
+//!   before its record was durable) is overwritten when the id is issued: install always
+//!   sets the limit, `None` included.
 //! - **Release.** Removing a directory deletes the subvolume with its qgroup
 //!   ([`FileSystem::remove_dir_all`]) or clears the project's limit.
 
@@ -29,8 +35,23 @@ use std::io;
 /// The file in the root that records the quota mode the root's directories were made in.
 pub const QUOTA_FILE: &str = "quota";
 
-/// The project id of snapshot id 0; snapshot `id` has `PROJECT_ID_BASE + id`.
+/// The first project id overlaysnap gives out; ids below it are left to other users of
+/// the file system.
 pub const PROJECT_ID_BASE: u32 = 0x4000_0000;
+
+/// How many project ids a root takes: its snapshot ids 1 to `PROJECT_BLOCK - 1` get one
+/// each (id 0 marks the root's `snapshots/`). 48 roots fit on one file system.
+pub const PROJECT_BLOCK: u32 = 1 << 26;
+
+/// The empty directory in the root that holds the first id of the root's block of
+/// project ids, so that another root on the same file system sees the block taken.
+pub const PROJECT_BLOCK_DIR: &str = "project-block";
+
+/// The first ids of the blocks, in the order roots take them.
+fn blocks() -> impl Iterator<Item = u32> {
+    (0..(u32::MAX - PROJECT_ID_BASE) / PROJECT_BLOCK + 1)
+        .map(|k| PROJECT_ID_BASE + k * PROJECT_BLOCK)
+}
 
 /// Whether a snapshotter uses the file system's quotas ([`Layout::enable_quotas`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,18 +64,19 @@ pub enum QuotaChoice {
     Off,
 }
 
-/// The project id of snapshot `id`; `None` past the last one (`u32::MAX - 1`).
-pub fn project_id(id: u64) -> Option<u32> {
-    u32::try_from(id)
-        .ok()
-        .and_then(|id| PROJECT_ID_BASE.checked_add(id))
-        .filter(|&p| p != u32::MAX)
-}
-
 impl Layout {
     /// The quota mode in force (see the module documentation).
     pub fn quota_mode(&self) -> QuotaMode {
         self.quota
+    }
+
+    /// The project id of snapshot `id` in a project-quota mode: the root's block's first
+    /// id plus `id`. `None` without project quotas, or for an id past the block (the
+    /// root then cannot give new snapshots a project: [`PROJECT_BLOCK`] ids per root).
+    pub fn project_of(&self, id: u64) -> Option<u32> {
+        let base = self.project_base?;
+        let id = u32::try_from(id).ok().filter(|&id| id < PROJECT_BLOCK)?;
+        base.checked_add(id).filter(|&p| p != u32::MAX)
     }
 
     /// Chooses the quota mode as `choice` says, checks it against `ROOT/quota` and records
@@ -70,6 +92,9 @@ impl Layout {
     ) -> Result<QuotaMode> {
         self.default_size = default_size.filter(|&n| n > 0);
         let (mode, recorded) = self.choose_quotas(choice)?;
+        if mode.uses_projects() && self.project_base.is_none() {
+            self.project_base = Some(self.claim_project_block()?);
+        }
         if mode.has_quotas() && !recorded {
             self.record_mode(mode)?;
         }
@@ -92,16 +117,17 @@ impl Layout {
         })?;
         let file = self.root.join(QUOTA_FILE);
         let recorded = match self.fs.read_file(&file) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+            Ok(bytes) => Some(parse_record(&String::from_utf8_lossy(&bytes)).map_err(
+                |reason| Error::Corrupt {
+                    path: file.display().to_string(),
+                    offset: 0,
+                    reason,
+                },
+            )?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(format!("cannot read {}", file.display()), e)),
         };
-        if let Some(name) = &recorded {
-            let was = QuotaMode::from_name(name).ok_or_else(|| Error::Corrupt {
-                path: file.display().to_string(),
-                offset: 0,
-                reason: format!("unknown quota mode {name:?}"),
-            })?;
+        if let Some((was, _)) = recorded {
             if was.has_quotas() && was != detected {
                 return Err(Error::FailedPrecondition(lost_quotas(
                     &self.root.display().to_string(),
@@ -111,17 +137,57 @@ impl Layout {
             }
         }
         self.quota = detected;
-        Ok((detected, recorded.as_deref() == Some(detected.name())))
+        let same = recorded.filter(|&(was, _)| was == detected);
+        self.project_base = same.and_then(|(_, base)| base);
+        Ok((detected, same.is_some()))
     }
 
-    /// Puts `ROOT/quota` in place, naming `mode`, durably.
+    /// Takes the first block of project ids whose first id nobody uses (see the module
+    /// documentation): gives `ROOT/project-block`, an empty directory, that id, and keeps
+    /// it if that directory is all that is charged to it. (Not `snapshots/` itself: the
+    /// kernel refuses to rename a directory into one that passes down another project.)
+    /// FailedPrecondition when every block is taken.
+    fn claim_project_block(&self) -> Result<u32> {
+        let marker = self.root.join(PROJECT_BLOCK_DIR);
+        let context = |base: u32| format!("cannot give {} project {base}", marker.display());
+        match self.fs.create_dir(&marker) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(Error::io(format!("cannot create {}", marker.display()), e))
+            }
+            _ => {}
+        }
+        for base in blocks() {
+            self.fs
+                .assign_project(&marker, base)
+                .map_err(|e| Error::io(context(base), e))?;
+            let usage = self
+                .fs
+                .quota_usage(&marker, QuotaUnit::Project(base))
+                .map_err(|e| Error::io(context(base), e))?;
+            if usage.is_some_and(|u| u.inodes == Some(1) && u.limit.is_none()) {
+                return Ok(base);
+            }
+        }
+        Err(Error::FailedPrecondition(format!(
+            "every block of project ids is taken on the file system of {}: at most {} roots \
+             with project quotas share one",
+            self.root.display(),
+            blocks().count()
+        )))
+    }
+
+    /// Puts `ROOT/quota` in place, naming `mode` (and the project block), durably.
     fn record_mode(&self, mode: QuotaMode) -> Result<()> {
         let file = self.root.join(QUOTA_FILE);
         let tmp = self.root.join(format!("{QUOTA_FILE}.tmp"));
         let context = || format!("cannot record the quota mode in {}", file.display());
         let write = || -> io::Result<()> {
             let handle = self.fs.create_file(&tmp)?;
-            handle.write_at(0, format!("{mode}\n").as_bytes())?;
+            let text = match self.project_base {
+                Some(base) => format!("{mode}\nproject-base {base}\n"),
+                None => format!("{mode}\n"),
+            };
+            handle.write_at(0, text.as_bytes())?;
             handle.sync_data()?;
             self.fs.rename(&tmp, &file)?;
             self.fs.sync_dir(&self.root)
@@ -146,7 +212,7 @@ impl Layout {
             QuotaMode::Walk => None,
             QuotaMode::Btrfs => Some(QuotaUnit::Subvolume),
             QuotaMode::XfsProject | QuotaMode::Ext4Project => {
-                project_id(id).map(QuotaUnit::Project)
+                self.project_of(id).map(QuotaUnit::Project)
             }
         }
     }
@@ -174,31 +240,37 @@ impl Layout {
 
     /// Clears the limit of the project of snapshot `id`, whose directory is gone.
     pub(super) fn release_project(&self, id: u64) -> Result<()> {
-        match (self.quota.uses_projects(), project_id(id)) {
-            (true, Some(project)) => self
+        match self.project_of(id) {
+            Some(project) => self
                 .fs
                 .set_quota_limit(&self.snapshots, QuotaUnit::Project(project), None)
                 .map_err(|e| Error::io(format!("cannot clear the limit of project {project}"), e)),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 }
 
-/// Makes the directory `dir` (holding `fs` and `work`) the project of snapshot `id`
-/// with `limit` (`None` clears a limit left from before): the last step before it is
-/// installed.
+/// Makes the directory `dir` (holding `fs` and `work`) the project of snapshot `id` in
+/// the block that starts at `base` ([`Layout::project_of`]), with `limit` (`None` clears
+/// a limit left from before): the last step before it is installed.
 pub(super) fn assign_project(
     fs: &dyn FileSystem,
     dir: &std::path::Path,
+    base: u32,
     id: u64,
     limit: Option<u64>,
 ) -> Result<()> {
-    let project = project_id(id).ok_or_else(|| {
-        Error::FailedPrecondition(format!(
-            "snapshot id {id} has no project id: project quotas give out at most {} ids",
-            u32::MAX - 1 - PROJECT_ID_BASE
-        ))
-    })?;
+    let project = u32::try_from(id)
+        .ok()
+        .filter(|&id| id < PROJECT_BLOCK)
+        .and_then(|id| base.checked_add(id))
+        .filter(|&p| p != u32::MAX)
+        .ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "snapshot id {id} has no project id: a root gives out at most {} project ids",
+                PROJECT_BLOCK - 1
+            ))
+        })?;
     let context = || format!("cannot give {} project {project}", dir.display());
     for d in [dir.to_path_buf(), dir.join("fs"), dir.join("work")] {
         fs.assign_project(&d, project)
@@ -206,6 +278,27 @@ pub(super) fn assign_project(
     }
     fs.set_quota_limit(dir, QuotaUnit::Project(project), limit)
         .map_err(|e| Error::io(context(), e))
+}
+
+/// The content of `ROOT/quota`: the mode's name on the first line, then, in a project
+/// mode, `project-base N`.
+fn parse_record(text: &str) -> std::result::Result<(QuotaMode, Option<u32>), String> {
+    let mut lines = text.lines();
+    let name = lines.next().unwrap_or("").trim();
+    let mode = QuotaMode::from_name(name).ok_or(format!("unknown quota mode {name:?}"))?;
+    let base = match lines.next().map(str::trim) {
+        None | Some("") if !mode.uses_projects() => None,
+        Some(line) if mode.uses_projects() => {
+            let base = line
+                .strip_prefix("project-base ")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|b| blocks().any(|k| k == *b))
+                .ok_or(format!("bad project block {line:?}"))?;
+            Some(base)
+        }
+        other => return Err(format!("unexpected line {other:?} after {name:?}")),
+    };
+    Ok((mode, base))
 }
 
 /// The message for a root whose file system lost the quotas it was made with.
@@ -229,13 +322,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn project_ids_follow_snapshot_ids_and_end_before_the_invalid_one() {
-        assert_eq!(project_id(0), Some(PROJECT_ID_BASE));
-        assert_eq!(project_id(7), Some(PROJECT_ID_BASE + 7));
-        let last = u64::from(u32::MAX - 1 - PROJECT_ID_BASE);
-        assert_eq!(project_id(last), Some(u32::MAX - 1));
-        assert_eq!(project_id(last + 1), None);
-        assert_eq!(project_id(u64::MAX), None);
+    fn blocks_tile_the_ids_from_the_base_and_fit_below_the_invalid_id() {
+        let all: Vec<u32> = blocks().collect();
+        assert_eq!(all.len(), 48);
+        assert_eq!(all[0], PROJECT_ID_BASE);
+        assert!(all.windows(2).all(|w| w[1] - w[0] == PROJECT_BLOCK));
+        assert_eq!(
+            u64::from(*all.last().unwrap()) + u64::from(PROJECT_BLOCK),
+            1 << 32
+        );
+    }
+
+    #[test]
+    fn the_record_names_the_mode_and_in_a_project_mode_the_block() {
+        let base = PROJECT_ID_BASE + 3 * PROJECT_BLOCK;
+        assert_eq!(parse_record("btrfs\n"), Ok((QuotaMode::Btrfs, None)));
+        assert_eq!(
+            parse_record(&format!("xfs-project\nproject-base {base}\n")),
+            Ok((QuotaMode::XfsProject, Some(base)))
+        );
+        for bad in [
+            "zfs\n".to_owned(),
+            "xfs-project\n".to_owned(),
+            format!("ext4-project\nproject-base {}\n", base + 1),
+            "ext4-project\nproject-base x\n".to_owned(),
+            format!("btrfs\nproject-base {base}\n"),
+        ] {
+            assert!(parse_record(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -26,9 +26,10 @@ pub struct TempDir {
     /// Keeps the name in the in-flight set while the directory exists under it.
     /// Invariant: `Some` until installed.
     claim: Option<Claim>,
-    /// In a project-quota mode, for an Active snapshot: the limit its project gets at
-    /// install (`Some(None)`: no limit), when the id is known.
-    project: Option<Option<u64>>,
+    /// In a project-quota mode, for an Active snapshot: the root's project block
+    /// ([`Layout::project_of`]) and the limit its project gets at install (`None`: no
+    /// limit), when the id is known.
+    project: Option<(u32, Option<u64>)>,
 }
 
 impl Layout {
@@ -80,7 +81,10 @@ impl Layout {
             snapshots: self.snapshots.clone(),
             fs: Arc::clone(&self.fs),
             claim: Some(claim),
-            project: (kind == Kind::Active && self.quota.uses_projects()).then_some(limit),
+            project: match (kind, self.project_base) {
+                (Kind::Active, Some(base)) => Some((base, limit)),
+                _ => None,
+            },
         };
         self.set_mode(&dir.path, 0o700)?;
         let fs_dir = dir.fs_path();
@@ -137,8 +141,8 @@ impl TempDir {
     /// Cleanup, exactly as if the crash came before it. Make the layer durable with
     /// [`Layout::make_durable`] before it is committed.
     pub fn install(mut self, id: u64) -> Result<()> {
-        if let Some(limit) = self.project {
-            assign_project(&*self.fs, &self.path, id, limit)?;
+        if let Some((base, limit)) = self.project {
+            assign_project(&*self.fs, &self.path, base, id, limit)?;
         }
         let target = self.snapshots.join(id.to_string());
         self.fs.rename(&self.path, &target).map_err(|e| {

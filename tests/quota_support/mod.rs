@@ -15,6 +15,10 @@
 
 #![allow(dead_code)]
 
+mod caps;
+
+pub use caps::without_sys_resource;
+
 use overlaysnap::core::MAX_SIZE_LABEL;
 use overlaysnap::fs::{mount_all, unmount_all, QuotaMode, Unmount};
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
@@ -118,9 +122,15 @@ pub fn random_tree(dir: &Path, rng: &mut Rng, entries: u64) -> u64 {
     entries
 }
 
-/// Writes 1 MiB blocks to `path` until a write fails; returns the bytes written and the
+/// Writes 1 MiB blocks to `path` until a write fails, as a container would: without
+/// `CAP_SYS_RESOURCE` (see [`without_sys_resource`]); returns the bytes written and the
 /// error.
 pub fn fill(path: &Path) -> (u64, io::Error) {
+    without_sys_resource(|| fill_with_the_caps_we_have(path))
+}
+
+/// [`fill`] on this thread, with its capabilities.
+pub fn fill_with_the_caps_we_have(path: &Path) -> (u64, io::Error) {
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
@@ -138,12 +148,17 @@ pub fn fill(path: &Path) -> (u64, io::Error) {
     }
 }
 
-/// Asserts that `err` is EDQUOT.
-pub fn assert_edquot(err: &io::Error, what: &str) {
+/// Asserts that `err` is what a write past a limit fails with in `mode`: EDQUOT, but
+/// ENOSPC on XFS, which reports a full project as a full file system.
+pub fn assert_over_limit(err: &io::Error, mode: QuotaMode, what: &str) {
+    let (errno, name) = match mode {
+        QuotaMode::XfsProject => (nix::libc::ENOSPC, "ENOSPC"),
+        _ => (nix::libc::EDQUOT, "EDQUOT"),
+    };
     assert_eq!(
         err.raw_os_error(),
-        Some(nix::libc::EDQUOT),
-        "{what}: expected EDQUOT, got {err}"
+        Some(errno),
+        "{what}: in {mode} expected {name}, got {err}"
     );
 }
 
@@ -222,7 +237,7 @@ pub fn limit_is_enforced_in_mounts(base: &Path) {
             );
         }
         unmount_all(&target, Unmount::Detach).unwrap();
-        assert_edquot(&err, key);
+        assert_over_limit(&err, s.quota_mode(), key);
         assert!(
             (4 << 20..=8 << 20).contains(&written),
             "{key}: {written} bytes written under an 8 MiB limit"
@@ -306,7 +321,7 @@ pub fn restart_keeps_limit_and_usage(base: &Path) -> PathBuf {
     assert_eq!(s.usage("a").unwrap(), active);
     assert_eq!(s.usage("c").unwrap(), committed);
     let (written, err) = fill(&upper(&s, "a").join("more"));
-    assert_edquot(&err, "after reopening");
+    assert_over_limit(&err, s.quota_mode(), "after reopening");
     assert!(
         written <= 13 << 20,
         "{written} bytes past a 16 MiB limit holding 3 MiB"
