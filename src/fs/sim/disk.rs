@@ -1,7 +1,7 @@
 //! The simulated disk: inodes with a current and a durable version, path resolution, and
 //! the numbering of calls with their crash point and injected faults.
 
-use super::quota::Quotas;
+use super::limits::Quotas;
 use super::Fault;
 use crate::fs::{FileKind, FileStat};
 use nix::libc;

@@ -34,6 +34,7 @@
 
 mod disk;
 mod file_system;
+mod limits;
 mod quota;
 
 #[cfg(doc)]
