@@ -30,8 +30,9 @@
 //! process must lose nothing). The tearing exploration asserts that some reopenings
 //! truncated a torn journal tail.
 
-use overlaysnap::core::{Kind, Labels};
-use overlaysnap::fs::{FileKind, FileSystem, SimFs};
+use overlaysnap::core::{max_size, Kind, Labels, MAX_SIZE_LABEL};
+use overlaysnap::fs::{FileKind, FileSystem, QuotaMode, QuotaUnit, SimFs};
+use overlaysnap::layout::project_id;
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
 use overlaysnap::{ErrorKind, Options, Snapshotter};
 use overlaysnap_model as model;
@@ -49,6 +50,8 @@ const ROOT: &str = "/var/lib/overlaysnap";
 enum Op {
     /// Prepare `key` (labelled `p=key`) on `parent`.
     Prepare(&'static str, Option<&'static str>),
+    /// Prepare `key` (labelled `p=key` and with the max-size label [`LIMIT`]) on `parent`.
+    PrepareLimited(&'static str, Option<&'static str>),
     /// View `key` (labelled `p=key`) of `parent`.
     View(&'static str, Option<&'static str>),
     /// Commit the Active `key` (second) as `name` (first), labelled `c=name`.
@@ -76,6 +79,14 @@ struct Reference {
 
 /// The snapshots as the snapshotter shows them: kind, parent and labels by name.
 type Observed = BTreeMap<String, (Kind, Option<String>, Labels)>;
+
+/// The max-size label of [`Op::PrepareLimited`], in bytes.
+const LIMIT: u64 = 64 << 10;
+
+/// The labels of [`Op::PrepareLimited`] of `key`.
+fn limited(key: &str) -> Labels {
+    labels(&[("p", key), (MAX_SIZE_LABEL, &LIMIT.to_string())])
+}
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
@@ -128,6 +139,7 @@ impl Reference {
             Op::Prepare(key, parent) => m
                 .prepare(key, parent, &labels(&[("p", key)]), now)
                 .map(drop),
+            Op::PrepareLimited(key, parent) => m.prepare(key, parent, &limited(key), now).map(drop),
             Op::View(key, parent) => m.view(key, parent, &labels(&[("p", key)]), now).map(drop),
             Op::Commit(name, key) => m
                 .commit(name, key, None, &labels(&[("c", name)]), (0, 0), now)
@@ -154,7 +166,7 @@ impl Reference {
         };
         outcome.map_err(error_kind)?;
         match *op {
-            Op::Prepare(key, _) => {
+            Op::Prepare(key, _) | Op::PrepareLimited(key, _) => {
                 self.files.insert(key.to_string(), BTreeMap::new());
             }
             Op::Commit(name, key) => {
@@ -193,6 +205,7 @@ fn execute(
 ) -> overlaysnap::Result<()> {
     match *op {
         Op::Prepare(key, parent) => sn.prepare(key, parent, labels(&[("p", key)])).map(drop),
+        Op::PrepareLimited(key, parent) => sn.prepare(key, parent, limited(key)).map(drop),
         Op::View(key, parent) => sn.view(key, parent, labels(&[("p", key)])).map(drop),
         Op::Commit(name, key) => sn.commit(name, key, labels(&[("c", name)])),
         Op::Remove(key) => sn.remove(key),
@@ -244,7 +257,11 @@ struct Start {
 /// directory of a removed snapshot (id 3), leftovers `new-old` and `rm-old` and a
 /// dangling link in `l/`, and a checkpoint (so the first records count towards the next).
 fn pre_state(options: &Options, crash_in_open: bool) -> Start {
-    let fs = SimFs::new();
+    pre_state_on(SimFs::new(), options, crash_in_open)
+}
+
+/// [`pre_state`] built on `fs` (an empty disk, with quotas or not).
+fn pre_state_on(fs: SimFs, options: &Options, crash_in_open: bool) -> Start {
     let sn = open(
         &fs,
         &Options {
@@ -472,6 +489,8 @@ struct Tally {
     lost: u64,
     /// Crash states whose reopening truncated a torn tail of the journal.
     torn: u64,
+    /// Quota units of Active snapshots checked after recovery (see [`check_units`]).
+    units: u64,
 }
 
 impl Tally {
@@ -499,6 +518,7 @@ impl std::ops::AddAssign for Tally {
         self.in_flight_kept += other.in_flight_kept;
         self.lost += other.lost;
         self.torn += other.torn;
+        self.units += other.units;
     }
 }
 
@@ -508,8 +528,14 @@ impl std::fmt::Display for Tally {
             f,
             "{} crash states (the crash lost something unsynced in {}; the operation in \
              flight survived in {}; reopening truncated a torn journal tail in {}, re-created \
-             {} directories and deleted {} of unissued ids)",
-            self.states, self.lost, self.in_flight_kept, self.torn, self.recreated, self.unissued
+             {} directories and deleted {} of unissued ids; {} quota units checked)",
+            self.states,
+            self.lost,
+            self.in_flight_kept,
+            self.torn,
+            self.recreated,
+            self.unissued,
+            self.units
         )
     }
 }
@@ -580,6 +606,7 @@ fn check_recovered(
             }
         }
     }
+    let units = check_units(image, &sn, &infos, options)?;
     // The recovered snapshotter takes new snapshots (the next id's directory is free).
     let after = "after-crash";
     sn.prepare(after, None, Labels::new())
@@ -599,6 +626,7 @@ fn check_recovered(
             "after Cleanup snapshots/ holds {entries:?}, expected the live ids {live:?}"
         ));
     }
+    check_no_stray_limits(image, &live)?;
     let links = Path::new(ROOT).join("l");
     for name in image.read_dir(&links).map_err(|e| format!("list l: {e}"))? {
         if image.metadata(&links.join(&name)).is_err() {
@@ -612,7 +640,145 @@ fn check_recovered(
         in_flight_kept: u64::from(matched > 0),
         lost: 0,
         torn: u64::from(report.torn_tail.is_some()),
+        units,
     })
+}
+
+/// The quota unit of the snapshot directory `dir` (`ROOT/snapshots/<id>`) in `mode`.
+fn unit_of(mode: QuotaMode, dir: &Path) -> QuotaUnit {
+    match mode {
+        QuotaMode::Btrfs => QuotaUnit::Subvolume,
+        _ => {
+            let id: u64 = id_of(&dir.join("fs")).parse().expect("a snapshot id");
+            QuotaUnit::Project(project_id(id).expect("a project id"))
+        }
+    }
+}
+
+/// On a disk with quotas, for every Active snapshot in `infos`: its directory is its unit
+/// with the limit of its label or the default size, the usage the snapshotter reports is
+/// what the unit holds (every inode under the directory, as the simulator counts), and a
+/// write past the limit into its `fs` fails as the file system fails it while one within
+/// it lands. Returns how many units were checked.
+fn check_units(
+    image: &SimFs,
+    sn: &Snapshotter,
+    infos: &[overlaysnap::core::Info],
+    options: &Options,
+) -> Result<u64, String> {
+    let mode = image
+        .quota_mode(Path::new(ROOT))
+        .map_err(|e| e.to_string())?;
+    if !mode.has_quotas() {
+        return Ok(0);
+    }
+    let mut checked = 0;
+    for info in infos.iter().filter(|i| i.kind == Kind::Active) {
+        let upper = upper_dir(&info.labels);
+        let dir = upper.parent().expect("fs is in the snapshot directory");
+        let want = max_size(&info.labels)
+            .map_err(|e| e.to_string())?
+            .or(options.default_size);
+        let got = image
+            .quota_usage(dir, unit_of(mode, dir))
+            .map_err(|e| format!("{}: quota usage: {e}", info.name))?
+            .ok_or_else(|| format!("{}: {} is not its quota unit", info.name, dir.display()))?;
+        if got.limit != want {
+            return Err(format!(
+                "{}: its unit's limit is {:?}, expected {want:?}",
+                info.name, got.limit
+            ));
+        }
+        let (bytes, inodes) = walk_all(image, dir)?;
+        let usage = sn.usage(&info.name).map_err(|e| e.to_string())?;
+        let inodes = if mode.uses_projects() { inodes } else { 0 };
+        if (usage.size, usage.inodes) != (bytes as i64, inodes as i64) {
+            return Err(format!(
+                "{}: usage {usage:?}, but its directory holds {bytes} bytes in {inodes} inodes",
+                info.name
+            ));
+        }
+        if let Some(limit) = want {
+            let big = upper.join("over-the-limit");
+            let file = image.create_file(&big).map_err(|e| e.to_string())?;
+            let over = vec![7u8; (limit + 1) as usize];
+            let errno = match mode {
+                QuotaMode::XfsProject => nix::libc::ENOSPC,
+                _ => nix::libc::EDQUOT,
+            };
+            match file.write_at(0, &over) {
+                Err(e) if e.raw_os_error() == Some(errno) => {}
+                other => {
+                    return Err(format!(
+                        "{}: a write of {} bytes under a {limit}-byte limit gave {other:?}",
+                        info.name,
+                        over.len()
+                    ))
+                }
+            }
+            file.write_at(0, b"within")
+                .map_err(|e| format!("{}: a small write failed: {e}", info.name))?;
+            drop(file);
+            image.remove_file(&big).map_err(|e| e.to_string())?;
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+/// Allocated bytes (`blocks × 512`) and inodes of `dir` and everything under it.
+fn walk_all(fs: &SimFs, dir: &Path) -> Result<(u64, u64), String> {
+    let (mut bytes, mut inodes) = (0, 0);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let md = fs.symlink_metadata(&path).map_err(|e| e.to_string())?;
+        bytes += md.blocks * 512;
+        inodes += 1;
+        if md.kind == FileKind::Dir {
+            for name in fs.read_dir(&path).map_err(|e| e.to_string())? {
+                todo.push(path.join(name));
+            }
+        }
+    }
+    Ok((bytes, inodes))
+}
+
+/// After Cleanup, every limit on the disk is a live snapshot's (`live`: the ids in
+/// `ROOT/snapshots`): a subvolume that is a live directory, or a live id's project.
+fn check_no_stray_limits(image: &SimFs, live: &BTreeSet<String>) -> Result<(), String> {
+    let mode = image
+        .quota_mode(Path::new(ROOT))
+        .map_err(|e| e.to_string())?;
+    let snapshots = Path::new(ROOT).join("snapshots");
+    let mut owners = BTreeMap::new();
+    for id in live {
+        let key = match mode {
+            QuotaMode::Btrfs => {
+                let md = image
+                    .metadata(&snapshots.join(id))
+                    .map_err(|e| e.to_string())?;
+                md.ino
+            }
+            _ => id
+                .parse::<u64>()
+                .ok()
+                .and_then(project_id)
+                .map_or(0, u64::from),
+        };
+        owners.insert(key, id.clone());
+    }
+    let stray: Vec<u64> = image
+        .quota_limits()
+        .into_keys()
+        .filter(|unit| !owners.contains_key(unit))
+        .collect();
+    if stray.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "after Cleanup limits remain on units {stray:x?}, none a live snapshot's ({owners:x?})"
+        ))
+    }
 }
 
 /// Everything on a disk, by path: kind, mode, owner, and a file's contents or a link's
@@ -1105,4 +1271,111 @@ fn regression_a_journal_directory_left_by_a_killed_process_is_made_durable() {
         .expect("the first opening creates the journal directory");
     let killed = killed_in_first_open(&fresh, &options, created as u64 + 1);
     explore(&killed, &options, &[Op::Prepare("n", None)]);
+}
+
+/// The options of the quota families: as [`options`], Active snapshots without a size
+/// label limited to a default size, and Remove deleting at once or leaving it to Cleanup.
+fn quota_options(sync_remove: bool) -> Options {
+    Options {
+        default_size: Some(1 << 20),
+        sync_remove,
+        ..options()
+    }
+}
+
+/// The simulated quota modes: btrfs-like (subvolumes) and project-like (XFS, ext4).
+const QUOTA_MODES: [QuotaMode; 3] = [
+    QuotaMode::Btrfs,
+    QuotaMode::XfsProject,
+    QuotaMode::Ext4Project,
+];
+
+/// Every crash point of `sequences` from the pre-state built on a disk of each quota mode,
+/// with power losses that keep only what was synced and ones that keep every name; the
+/// crash states of each mode, after asserting `floor` for each (a little below what was
+/// measured when it was set).
+fn explore_quota_family(family: &str, sequences: &[Vec<Op>], sync_remove: bool, floor: u64) {
+    let options = quota_options(sync_remove);
+    for mode in QUOTA_MODES {
+        let started = Instant::now();
+        let pre = pre_state_on(SimFs::with_quotas(mode), &options, false);
+        let pre = Start {
+            what: format!("the pre-state on a {mode} disk"),
+            ..pre
+        };
+        let names = keeping_names(pre_state_on(SimFs::with_quotas(mode), &options, false));
+        let mut jobs = jobs(&pre, &options, sequences);
+        jobs.extend(self::jobs(&names, &options, sequences));
+        let states = explore_all(&jobs);
+        eprintln!(
+            "quota family {family}, {mode}: explored {states} over {} sequences in {:.1?}",
+            jobs.len(),
+            started.elapsed()
+        );
+        states.check(floor, Losses::Some);
+        assert!(states.units > 0, "no quota unit was checked: {states}");
+    }
+}
+
+#[test]
+fn every_crash_point_of_prepare_with_a_limit_under_quotas() {
+    explore_quota_family(
+        "Prepare with a limit",
+        &[
+            vec![Op::PrepareLimited("n", None)],
+            vec![Op::PrepareLimited("m", Some("base"))],
+            vec![Op::PrepareLimited("n", None), Op::Write("n", "y.txt")],
+            vec![
+                Op::Prepare("n", None),
+                Op::PrepareLimited("m", Some("base")),
+            ],
+        ],
+        true,
+        140,
+    );
+}
+
+#[test]
+fn every_crash_point_of_remove_under_quotas() {
+    explore_quota_family(
+        "Remove",
+        &[
+            vec![Op::Remove("a")],
+            vec![Op::PrepareLimited("n", None), Op::Remove("n")],
+            vec![Op::Remove("a"), Op::Remove("base")],
+        ],
+        true,
+        125,
+    );
+}
+
+#[test]
+fn every_crash_point_of_cleanup_under_quotas() {
+    explore_quota_family(
+        "Cleanup",
+        &[
+            vec![Op::Cleanup],
+            vec![Op::Remove("a"), Op::Cleanup],
+            vec![Op::PrepareLimited("n", None), Op::Remove("n"), Op::Cleanup],
+        ],
+        false,
+        120,
+    );
+}
+
+#[test]
+fn every_crash_point_of_commit_under_quotas() {
+    explore_quota_family(
+        "Commit",
+        &[
+            vec![Op::Commit("c", "a")],
+            vec![
+                Op::PrepareLimited("n", None),
+                Op::Write("n", "y.txt"),
+                Op::Commit("d", "n"),
+            ],
+        ],
+        true,
+        65,
+    );
 }

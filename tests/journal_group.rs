@@ -247,6 +247,9 @@ impl FileSystem for SlowSync {
     fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
         self.0.quota_usage(dir, unit)
     }
+    fn limited_projects(&self, dir: &Path, from: u32) -> io::Result<Vec<u32>> {
+        self.0.limited_projects(dir, from)
+    }
 }
 
 /// Acknowledged means durable for every writer of a group, not only its leader: the

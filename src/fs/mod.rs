@@ -152,6 +152,10 @@ pub trait FileSystem: Send + Sync + Debug {
     /// that unit (a directory made without quotas). btrfs reports the numbers of the last
     /// committed transaction: [`FileSystem::syncfs`] first to include every write.
     fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>>;
+    /// The project ids from `from` on that have a hard limit on the file system of `dir`,
+    /// in order (`quotactl(Q_GETNEXTQUOTA)`: one call per project holding a quota record,
+    /// whatever the size of the id space).
+    fn limited_projects(&self, dir: &Path, from: u32) -> io::Result<Vec<u32>>;
 }
 
 /// A file opened for writing by [`FileSystem::create_file`] or [`FileSystem::open_file`].

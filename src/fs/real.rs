@@ -184,4 +184,8 @@ impl FileSystem for RealFs {
     fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
         quota::usage(dir, unit)
     }
+
+    fn limited_projects(&self, dir: &Path, from: u32) -> io::Result<Vec<u32>> {
+        quota::limited_projects(dir, from)
+    }
 }

@@ -24,7 +24,9 @@
 //!   before its record was durable) is overwritten when the id is issued: install always
 //!   sets the limit, `None` included.
 //! - **Release.** Removing a directory deletes the subvolume with its qgroup
-//!   ([`FileSystem::remove_dir_all`]) or clears the project's limit.
+//!   ([`FileSystem::remove_dir_all`]) or clears the project's limit. A limit left on the
+//!   project of a snapshot that is not recorded (a crash before the clearing was durable)
+//!   is cleared at open ([`Layout::sweep_project_limits`]).
 
 use super::Layout;
 use crate::core::{max_size, Kind, Labels, Usage};
@@ -236,6 +238,36 @@ impl Layout {
             size: i64::try_from(q.bytes).unwrap_or(i64::MAX),
             inodes: q.inodes.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
         }))
+    }
+
+    /// Clears the limit of every project in overlaysnap's range whose snapshot id is not
+    /// `live` (a crash between deleting a directory and clearing its project's limit, or
+    /// before the clearing was durable, leaves one); the project ids cleared. One
+    /// `Q_GETNEXTQUOTA` per project with a quota record in the range
+    /// ([`FileSystem::limited_projects`]): bounded by the projects in use. Nothing outside
+    /// the mode: btrfs limits go with their subvolumes.
+    pub fn sweep_project_limits(&self, live: impl Fn(u64) -> bool) -> Result<Vec<u32>> {
+        if !self.quota.uses_projects() {
+            return Ok(Vec::new());
+        }
+        let limited = self
+            .fs
+            .limited_projects(&self.snapshots, PROJECT_ID_BASE)
+            .map_err(|e| Error::io("cannot list the project quotas", e))?;
+        let mut cleared = Vec::new();
+        for project in limited {
+            let id = u64::from(project - PROJECT_ID_BASE);
+            if live(id) {
+                continue;
+            }
+            self.fs
+                .set_quota_limit(&self.snapshots, QuotaUnit::Project(project), None)
+                .map_err(|e| {
+                    Error::io(format!("cannot clear the limit of project {project}"), e)
+                })?;
+            cleared.push(project);
+        }
+        Ok(cleared)
     }
 
     /// Clears the limit of the project of snapshot `id`, whose directory is gone.

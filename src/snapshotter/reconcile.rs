@@ -79,5 +79,16 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
             report.recreated.push(id);
         }
     }
+    if mode == Reconcile::Repair {
+        // After the directories: a limit of a project whose snapshot is not recorded (its
+        // directory deleted, the clearing of its limit lost) goes.
+        let stale = layout.sweep_project_limits(|id| ids.contains_key(&id))?;
+        if !stale.is_empty() {
+            tracing::warn!(
+                ?stale,
+                "cleared the limits of projects of no recorded snapshot"
+            );
+        }
+    }
     Ok(report)
 }

@@ -160,6 +160,12 @@ pub(super) fn usage(dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage
     }
 }
 
+/// The project ids from `from` on with a hard limit on the file system of `dir` (see
+/// `project::limited`).
+pub(super) fn limited_projects(dir: &Path, from: u32) -> io::Result<Vec<u32>> {
+    project::limited(&project::device_of(dir)?.0, from)
+}
+
 /// Deletes `path` and everything in it; a btrfs subvolume with the destroy ioctl (and its
 /// qgroup), anything else as `rm -r`.
 pub(super) fn remove_dir_all(path: &Path) -> io::Result<()> {

@@ -38,6 +38,17 @@ struct DqBlk {
     valid: u32,
 }
 
+/// `struct if_nextdqblk` of `linux/quota.h`: the fields of [`DqBlk`] and, packed after
+/// `valid`, the id they are of (only the hard limit and the id are read).
+#[repr(C)]
+#[derive(Default)]
+struct NextDqBlk {
+    bhardlimit: u64,
+    rest: [u64; 7],
+    valid: u32,
+    id: u32,
+}
+
 /// `struct if_dqinfo` of `linux/quota.h`.
 #[repr(C)]
 #[derive(Default)]
@@ -57,6 +68,7 @@ const PRJQUOTA: i32 = 2;
 const Q_GETINFO: i32 = 0x80_0005;
 const Q_GETQUOTA: i32 = 0x80_0007;
 const Q_SETQUOTA: i32 = 0x80_0008;
+const Q_GETNEXTQUOTA: i32 = 0x80_0009;
 /// `QIF_BLIMITS`: the call sets the block limits only.
 const QIF_BLIMITS: u32 = 1;
 /// Quota block limits count `QIF_DQBLKSIZE` (1 KiB) blocks.
@@ -134,6 +146,37 @@ pub(super) fn set_limit(device: &Path, id: u32, limit: Option<u64>) -> io::Resul
     quotactl(qcmd(Q_SETQUOTA, PRJQUOTA), device, id, &mut q)
 }
 
+/// The project ids from `from` on that have a hard block limit, in order: one
+/// `Q_GETNEXTQUOTA` per project id holding a quota record at or above `from` (the kernel
+/// skips the ids without one), so the cost is bounded by the projects in use, not by the
+/// id space.
+pub(super) fn limited(device: &Path, from: u32) -> io::Result<Vec<u32>> {
+    let mut found = Vec::new();
+    let mut id = from;
+    loop {
+        let mut q = NextDqBlk::default();
+        match quotactl(qcmd(Q_GETNEXTQUOTA, PRJQUOTA), device, id, &mut q) {
+            Ok(()) => {}
+            // ENOENT: no record at or above `id`; ESRCH: none at all (XFS).
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+                break
+            }
+            Err(e) => return Err(e),
+        }
+        if q.id < id {
+            break;
+        }
+        if q.bhardlimit != 0 {
+            found.push(q.id);
+        }
+        match q.id.checked_add(1) {
+            Some(next) => id = next,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
 /// The usage and limit of project `id`.
 pub(super) fn usage(device: &Path, id: u32) -> io::Result<QuotaUsage> {
     let mut q = DqBlk::default();
@@ -158,6 +201,8 @@ mod tests {
         assert_eq!(qcmd(Q_GETQUOTA, PRJQUOTA), 0x8000_0702_u32 as i32);
         assert_eq!(qcmd(Q_SETQUOTA, PRJQUOTA), 0x8000_0802_u32 as i32);
         assert_eq!(qcmd(Q_GETINFO, PRJQUOTA), 0x8000_0502_u32 as i32);
+        assert_eq!(qcmd(Q_GETNEXTQUOTA, PRJQUOTA), 0x8000_0902_u32 as i32);
+        assert_eq!(std::mem::size_of::<NextDqBlk>(), 72);
         assert_eq!(std::mem::size_of::<DqBlk>(), 72);
         assert_eq!(std::mem::size_of::<FsXattr>(), 28);
     }

@@ -1,6 +1,7 @@
 //! The simulated disk: inodes with a current and a durable version, path resolution, and
 //! the numbering of calls with their crash point and injected faults.
 
+use super::limits::Quotas;
 use super::Fault;
 use crate::fs::{FileKind, FileStat};
 use nix::libc;
@@ -28,6 +29,10 @@ pub(super) struct Node {
     pub(super) mode: u32,
     pub(super) uid: u32,
     pub(super) gid: u32,
+    /// The quota unit the inode is charged to (see quota.rs): in a btrfs-like disk the
+    /// inode number of its subvolume, in a project-like disk its project id (with the
+    /// inherit flag). Inode metadata: durable as the mode is.
+    pub(super) unit: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +76,8 @@ pub(super) struct Disk {
     pub(super) trace: Option<Vec<String>>,
     /// Faults still to fire, by call number.
     pub(super) faults: BTreeMap<u64, Fault>,
+    /// The quota mode it reports and its limits (see quota.rs).
+    pub(super) quotas: Quotas,
 }
 
 impl Default for Disk {
@@ -80,6 +87,7 @@ impl Default for Disk {
             mode: 0o755,
             uid: 0,
             gid: 0,
+            unit: None,
         };
         Disk {
             inodes: HashMap::from([(ROOT, Inode::new(root))]),
@@ -89,6 +97,7 @@ impl Default for Disk {
             crashed: false,
             trace: None,
             faults: BTreeMap::new(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -229,11 +238,13 @@ impl Disk {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
+        // A new inode joins the unit of its directory (subvolume, or inherited project).
         let node = Node {
             content,
             mode,
             uid: 0,
             gid: 0,
+            unit: self.node(dir).unit,
         };
         self.inodes.insert(ino, Inode::new(node));
         self.entries_mut(dir)?.insert(name, ino);

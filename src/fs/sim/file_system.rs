@@ -111,6 +111,7 @@ impl FileSystem for SimFs {
                 (_, false) => {}
             }
         }
+        disk.check_move(ino, to_dir)?;
         disk.entries_mut(from_dir)?.remove(&from_name);
         disk.entries_mut(to_dir)?.insert(to_name, ino);
         Ok(())
@@ -135,7 +136,10 @@ impl FileSystem for SimFs {
         let ino = *disk.entries(dir)?.get(&name).ok_or(errno(libc::ENOENT))?;
         match disk.node(ino).content {
             Content::File(_) => return Err(errno(libc::ENOTDIR)),
-            Content::Dir(_) => disk.empty_tree(ino),
+            Content::Dir(_) => {
+                disk.forget_unit(ino);
+                disk.empty_tree(ino);
+            }
             Content::Symlink(_) => {}
         }
         disk.entries_mut(dir)?.remove(&name);
@@ -216,6 +220,7 @@ impl FileSystem for SimFs {
         disk.call("sync_dir", path)?;
         let ino = disk.lookup(path, true)?;
         disk.sync(ino);
+        disk.quotas.commit();
         Ok(())
     }
 
@@ -227,6 +232,7 @@ impl FileSystem for SimFs {
             inode.durable = inode.now.clone();
             inode.unsynced_write = None;
         }
+        disk.quotas.commit();
         Ok(())
     }
 
@@ -257,38 +263,49 @@ impl FileSystem for SimFs {
         Ok(None)
     }
 
-    // The simulated disk has no quotas: it reports the walk, and a quota call (which the
-    // layout makes only in a quota mode) is refused as unsupported.
+    // Quotas: see quota.rs. Without them the disk reports the walk and refuses the calls.
     fn quota_mode(&self, _root: &Path) -> io::Result<QuotaMode> {
-        Ok(QuotaMode::Walk)
+        Ok(self.disk.lock().quotas.mode)
     }
 
-    fn create_quota_dir(&self, path: &Path, _mode: QuotaMode) -> io::Result<()> {
-        Err(no_quotas(path))
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
+        self.with_quota_mode(path)?;
+        self.create_unit_dir(path, mode)
     }
 
-    fn assign_project(&self, dir: &Path, _id: u32) -> io::Result<()> {
-        Err(no_quotas(dir))
+    fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {
+        self.with_quota_mode(dir)?;
+        self.set_project(dir, id)
     }
 
-    fn set_quota_limit(&self, dir: &Path, _unit: QuotaUnit, _limit: Option<u64>) -> io::Result<()> {
-        Err(no_quotas(dir))
+    fn set_quota_limit(&self, dir: &Path, unit: QuotaUnit, limit: Option<u64>) -> io::Result<()> {
+        self.with_quota_mode(dir)?;
+        self.set_limit(dir, unit, limit)
     }
 
-    fn quota_usage(&self, dir: &Path, _unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
-        Err(no_quotas(dir))
+    fn quota_usage(&self, dir: &Path, unit: QuotaUnit) -> io::Result<Option<QuotaUsage>> {
+        self.with_quota_mode(dir)?;
+        self.unit_usage(dir, unit)
     }
-}
 
-/// The error of a quota call on the simulated disk, which has none.
-fn no_quotas(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("{}: the simulated disk has no quotas", path.display()),
-    )
+    fn limited_projects(&self, dir: &Path, from: u32) -> io::Result<Vec<u32>> {
+        self.with_quota_mode(dir)?;
+        self.projects_with_limits(dir, from)
+    }
 }
 
 impl SimFs {
+    /// Refuses a quota call on a disk made without quotas ([`SimFs::new`]).
+    fn with_quota_mode(&self, path: &Path) -> io::Result<()> {
+        if self.disk.lock().quotas.mode.has_quotas() {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{}: the simulated disk has no quotas", path.display()),
+        ))
+    }
+
     fn handle(&self, path: &Path, ino: u64) -> Box<dyn FileHandle> {
         Box::new(SimFile {
             disk: Arc::clone(&self.disk),
@@ -342,6 +359,8 @@ impl FileHandle for SimFile {
             };
         }
         let end = start + landed.len();
+        let len = self.data(&mut disk).len().max(end);
+        disk.charge(self.ino, len)?;
         let file = self.data(&mut disk);
         if file.len() < end {
             file.resize(end, 0);
@@ -361,6 +380,7 @@ impl FileHandle for SimFile {
         let mut disk = self.disk.lock();
         disk.call("set_len", &self.path)?;
         let len = usize::try_from(len).map_err(|_| errno(libc::EFBIG))?;
+        disk.charge(self.ino, len)?;
         self.data(&mut disk).resize(len, 0);
         disk.inodes
             .get_mut(&self.ino)

@@ -27,9 +27,15 @@
 //! every name change, and [`SimFs::restart`] yields the disk the next process finds when
 //! only the process died. There are no mounts, no other processes (no locks) and one
 //! device.
+//!
+//! [`SimFs::new`] has no quotas (it reports the walk and refuses the quota calls);
+//! [`SimFs::with_quotas`] makes a disk that reports a btrfs-like or project-like quota
+//! mode, with units, limits, usage and their own durability rules (quota.rs).
 
 mod disk;
 mod file_system;
+mod limits;
+mod quota;
 
 #[cfg(doc)]
 use super::{FileHandle, FileSystem};
@@ -148,6 +154,7 @@ impl SimFs {
             disk: Arc::new(Mutex::new(Disk {
                 inodes: old.inodes.clone(),
                 next_ino: old.next_ino,
+                quotas: old.quotas.clone(),
                 ..Disk::default()
             })),
         }
@@ -176,7 +183,8 @@ impl SimFs {
     /// journal commit of its own. The other extreme from [`SimFs::crash`]: unsynced names
     /// survive, so a directory installed for a record that was lost is found.
     ///
-    /// Directories and links come back whole as they are now, mode and owner included.
+    /// Directories and links come back whole as they are now, mode and owner included, and
+    /// so do quota limits (the commit carries them).
     pub fn crash_keeping_names(&self) -> SimFs {
         self.power_loss(true, false)
     }
@@ -189,6 +197,7 @@ impl SimFs {
         let mut disk = Disk {
             inodes: HashMap::new(),
             next_ino: old.next_ino,
+            quotas: old.quotas.after_power_loss(keep_names),
             ..Disk::default()
         };
         let mut todo = vec![ROOT];
