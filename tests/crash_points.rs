@@ -32,7 +32,6 @@
 
 use overlaysnap::core::{max_size, Kind, Labels, MAX_SIZE_LABEL};
 use overlaysnap::fs::{FileKind, FileSystem, QuotaMode, QuotaUnit, SimFs};
-use overlaysnap::layout::project_id;
 use overlaysnap::snapshotter::UPPERDIR_LABEL;
 use overlaysnap::{ErrorKind, Options, Snapshotter};
 use overlaysnap_model as model;
@@ -645,14 +644,28 @@ fn check_recovered(
 }
 
 /// The quota unit of the snapshot directory `dir` (`ROOT/snapshots/<id>`) in `mode`.
-fn unit_of(mode: QuotaMode, dir: &Path) -> QuotaUnit {
+fn unit_of(image: &SimFs, mode: QuotaMode, dir: &Path) -> QuotaUnit {
     match mode {
         QuotaMode::Btrfs => QuotaUnit::Subvolume,
         _ => {
             let id: u64 = id_of(&dir.join("fs")).parse().expect("a snapshot id");
-            QuotaUnit::Project(project_id(id).expect("a project id"))
+            QuotaUnit::Project(project_of(image, id).expect("a project id"))
         }
     }
+}
+
+/// The project of snapshot `id`: the first id of the root's block, which `ROOT/quota`
+/// records, plus `id`.
+fn project_of(image: &SimFs, id: u64) -> Option<u32> {
+    let text = image.read_file(&Path::new(ROOT).join("quota")).ok()?;
+    let text = String::from_utf8(text).ok()?;
+    let base: u32 = text
+        .lines()
+        .nth(1)?
+        .strip_prefix("project-base ")?
+        .parse()
+        .ok()?;
+    base.checked_add(u32::try_from(id).ok()?)
 }
 
 /// On a disk with quotas, for every Active snapshot in `infos`: its directory is its unit
@@ -680,7 +693,7 @@ fn check_units(
             .map_err(|e| e.to_string())?
             .or(options.default_size);
         let got = image
-            .quota_usage(dir, unit_of(mode, dir))
+            .quota_usage(dir, unit_of(image, mode, dir))
             .map_err(|e| format!("{}: quota usage: {e}", info.name))?
             .ok_or_else(|| format!("{}: {} is not its quota unit", info.name, dir.display()))?;
         if got.limit != want {
@@ -762,7 +775,7 @@ fn check_no_stray_limits(image: &SimFs, live: &BTreeSet<String>) -> Result<(), S
             _ => id
                 .parse::<u64>()
                 .ok()
-                .and_then(project_id)
+                .and_then(|id| project_of(image, id))
                 .map_or(0, u64::from),
         };
         owners.insert(key, id.clone());

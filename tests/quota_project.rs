@@ -85,17 +85,18 @@ fn suite(var: &str, mode: QuotaMode) {
     bad_labels_change_nothing(&dir);
     restart_keeps_limit_and_usage(&dir);
     remove_clears_the_project_limit(&dir);
+    reopening_clears_a_limit_no_snapshot_holds(&dir);
     if mode == QuotaMode::Ext4Project {
-        ext4_holds_writers_without_cap_sys_resource_only(&dir);
+        ext4_exempts_privileged_writers_outside_overlay_only(&dir);
     }
 }
 
 /// Pins what ext4 does (docs/semantics.md, Quotas): the kernel lets a writer holding
-/// `CAP_SYS_RESOURCE` past a hard limit, and it is the writer's capability that counts,
-/// also through an overlay mounted by a task that holds it. So a container without the
-/// capability (containerd's default) is held to the limit, and a privileged one is not.
-/// XFS and btrfs hold both.
-fn ext4_holds_writers_without_cap_sys_resource_only(dir: &std::path::Path) {
+/// `CAP_SYS_RESOURCE` past a hard limit, but overlayfs writes to its upper directory with
+/// the mounter's credentials less that capability. So through an overlay mount every
+/// writer is held to the limit, privileged or not, and only a privileged process writing
+/// into the directory itself (or through a bind mount) gets past. XFS and btrfs hold all.
+fn ext4_exempts_privileged_writers_outside_overlay_only(dir: &std::path::Path) {
     use overlaysnap::fs::{mount_all, unmount_all, Unmount};
     let s = Snapshotter::open(dir.join("privileged"), options()).unwrap();
     s.prepare("base-a", None, Labels::new()).unwrap();
@@ -106,16 +107,67 @@ fn ext4_holds_writers_without_cap_sys_resource_only(dir: &std::path::Path) {
     std::fs::create_dir_all(&target).unwrap();
     mount_all(&mounts, &target).unwrap();
     let (held, err) = without_sys_resource(|| fill_limited(&target.join("big"), 16 << 20));
-    let (passed, past) = fill_limited(&target.join("privileged"), 16 << 20);
+    let (_, privileged) = fill_limited(&target.join("privileged"), 16 << 20);
     unmount_all(&target, Unmount::Detach).unwrap();
     let err = err.expect("a writer without CAP_SYS_RESOURCE wrote 16 MiB under 8 MiB");
     assert_over_limit(&err, QuotaMode::Ext4Project, "without CAP_SYS_RESOURCE");
     assert!(held <= 8 << 20, "{held} bytes under an 8 MiB limit");
+    let privileged = privileged.expect("a privileged writer got past the limit through overlay");
+    assert_over_limit(
+        &privileged,
+        QuotaMode::Ext4Project,
+        "through overlay, privileged",
+    );
+    let (passed, past) = fill_limited(&upper(&s, "a").join("direct"), 16 << 20);
     assert!(
         past.is_none() && passed == 16 << 20,
-        "ext4 held a writer with CAP_SYS_RESOURCE to the limit ({passed} bytes, {past:?}): \
-         update docs/semantics.md"
+        "ext4 held a privileged writer in the directory itself to the limit ({passed} bytes, \
+         {past:?}): update docs/semantics.md"
     );
+}
+
+/// A limit on a project of the root's block whose snapshot is not recorded (a crash
+/// after Remove deleted the directory, before clearing the limit was durable) is cleared
+/// when the root opens; a live snapshot's limit and another root's stay.
+fn reopening_clears_a_limit_no_snapshot_holds(dir: &std::path::Path) {
+    let root = dir.join("sweep");
+    let other = dir.join("sweep-other");
+    let s = Snapshotter::open(&root, options()).unwrap();
+    s.prepare("live", None, sized("8MiB")).unwrap();
+    drop(s);
+    let o = Snapshotter::open(&other, options()).unwrap();
+    o.prepare("theirs", None, sized("8MiB")).unwrap();
+    drop(o);
+    let (base, other_base) = (project_base(&root), project_base(&other));
+    let limit_of = |project: u32| {
+        let scratch = dir.join(format!("look-{project}"));
+        std::fs::create_dir(&scratch).unwrap();
+        RealFs.assign_project(&scratch, project).unwrap();
+        let usage = RealFs
+            .quota_usage(&scratch, QuotaUnit::Project(project))
+            .unwrap()
+            .unwrap();
+        std::fs::remove_dir(&scratch).unwrap();
+        usage.limit
+    };
+    let stale = base + 99;
+    RealFs
+        .set_quota_limit(&root, QuotaUnit::Project(stale), Some(4 << 20))
+        .unwrap();
+    assert_eq!(limit_of(stale), Some(4 << 20));
+    let s = Snapshotter::open(&root, options()).unwrap();
+    assert_eq!(limit_of(stale), None, "the stale limit is cleared");
+    assert_eq!(
+        limit_of(base + 1),
+        Some(8 << 20),
+        "the live snapshot keeps its limit"
+    );
+    assert_eq!(
+        limit_of(other_base + 1),
+        Some(8 << 20),
+        "another root's limit stays"
+    );
+    drop(s);
 }
 
 /// Remove deletes the directory and clears its project's limit; the project id of the

@@ -10,7 +10,7 @@
 //! - **Units.** Only Active snapshots get one, built before their directory is installed:
 //!   btrfs makes the `new-*` directory a subvolume (so `fs` and `work`, which overlayfs
 //!   renames between, share it) and sets its qgroup's limit there; project quotas give the
-//!   directory, `fs` and `work` the project [`project_id`]`(id)` and set its limit at
+//!   directory, `fs` and `work` the project [`Layout::project_of`]`(id)` and set its limit at
 //!   install, under the writer lock, since the id is known only then. A directory that is
 //!   not its snapshot's unit (made before quotas were on) is measured by the walk.
 //! - **Project ids.** A root takes a block of [`PROJECT_BLOCK`] project ids for itself when
@@ -167,6 +167,11 @@ impl Layout {
                 .quota_usage(&marker, QuotaUnit::Project(base))
                 .map_err(|e| Error::io(context(base), e))?;
             if usage.is_some_and(|u| u.inodes == Some(1) && u.limit.is_none()) {
+                // The project id durable before `ROOT/quota` names the block, so that no
+                // root claims it again after a crash.
+                self.fs
+                    .sync_dir(&marker)
+                    .map_err(|e| Error::io(context(base), e))?;
                 return Ok(base);
             }
         }
@@ -240,23 +245,26 @@ impl Layout {
         }))
     }
 
-    /// Clears the limit of every project in overlaysnap's range whose snapshot id is not
+    /// Clears the limit of every project of the root's block whose snapshot id is not
     /// `live` (a crash between deleting a directory and clearing its project's limit, or
     /// before the clearing was durable, leaves one); the project ids cleared. One
-    /// `Q_GETNEXTQUOTA` per project with a quota record in the range
+    /// `Q_GETNEXTQUOTA` per project with a quota record from the block on
     /// ([`FileSystem::limited_projects`]): bounded by the projects in use. Nothing outside
-    /// the mode: btrfs limits go with their subvolumes.
+    /// the mode: btrfs limits go with their subvolumes; other roots' blocks are theirs.
     pub fn sweep_project_limits(&self, live: impl Fn(u64) -> bool) -> Result<Vec<u32>> {
-        if !self.quota.uses_projects() {
+        let Some(base) = self.project_base else {
             return Ok(Vec::new());
-        }
+        };
         let limited = self
             .fs
-            .limited_projects(&self.snapshots, PROJECT_ID_BASE)
+            .limited_projects(&self.snapshots, base + 1)
             .map_err(|e| Error::io("cannot list the project quotas", e))?;
         let mut cleared = Vec::new();
-        for project in limited {
-            let id = u64::from(project - PROJECT_ID_BASE);
+        for project in limited
+            .into_iter()
+            .take_while(|&p| p - base < PROJECT_BLOCK)
+        {
+            let id = u64::from(project - base);
             if live(id) {
                 continue;
             }

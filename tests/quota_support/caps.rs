@@ -3,9 +3,9 @@
 //! ext4 lets a task with `CAP_SYS_RESOURCE` in its effective set write past a hard quota
 //! limit (the kernel's `ignore_hardlimit`); XFS and btrfs do not. Capabilities belong to a
 //! thread, so [`without_sys_resource`] runs its step on a thread of its own that dropped
-//! the capability from its effective set, and the test's own threads keep it. The
-//! writer's capability is what counts, also through an overlay mount made by a task
-//! that holds it (tests/quota_project.rs pins this on ext4).
+//! the capability from its effective set, and the test's own threads keep it. (Through
+//! an overlay mount nobody is exempt: overlayfs writes with the mounter's credentials
+//! less `CAP_SYS_RESOURCE`; tests/quota_project.rs pins both on ext4.)
 
 use nix::libc;
 
