@@ -39,19 +39,23 @@ fn a_disk_without_quotas_reports_the_walk_and_refuses_quota_calls() {
 }
 
 #[test]
-fn a_subvolume_is_durable_at_creation_and_its_limit_at_the_next_commit() {
+fn a_subvolume_is_durable_as_a_new_directory_and_its_limit_goes_with_it() {
     let fs = disk(QuotaMode::Btrfs);
     fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs).unwrap();
     fs.set_quota_limit(p("/d/s"), QuotaUnit::Subvolume, Some(8192))
         .unwrap();
-    // The creation committed: the subvolume survives with no fsync; the limit did not.
-    assert_eq!(subvolume_limit(&fs.crash(), "/d/s"), Some(None));
-    // A power loss right after a commit of the file system's own keeps the limit.
+    // No transaction commit at creation: a power loss before the parent is synced takes
+    // the subvolume, and its limit with it.
+    let lost = fs.crash();
+    assert!(lost.symlink_metadata(p("/d/s")).is_err());
+    assert!(lost.quota_limits().is_empty(), "{:?}", lost.quota_limits());
+    // A power loss right after a commit of the file system's own keeps both.
     assert_eq!(
         subvolume_limit(&fs.crash_keeping_names(), "/d/s"),
         Some(Some(8192))
     );
-    fs.syncfs(p("/")).unwrap();
+    // An fsync of the parent makes the name durable, and commits the limit.
+    fs.sync_dir(p("/d")).unwrap();
     assert_eq!(subvolume_limit(&fs.crash(), "/d/s"), Some(Some(8192)));
     // A plain directory is not a subvolume, and cannot be limited as one.
     fs.create_dir(p("/d/plain")).unwrap();

@@ -7,6 +7,8 @@ use crate::core::{Kind, State};
 use crate::error::Result;
 use crate::layout::{Entry, Layout};
 use std::collections::BTreeSet;
+use std::io;
+use std::path::Path;
 
 /// Whether [`reconcile`] changes the directories or only reports what it would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,17 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
                 report.unissued.push(id);
             }
             Entry::Snapshot(id) if ids.contains_key(&id) => {
-                present.insert(id);
+                let s = state.get(ids[&id]).expect("id_map names live keys");
+                // A snapshot directory made durable before what is in it (a btrfs
+                // subvolume committed by the file system before its `fs` and `work` were):
+                // an Active or View one is made again like a missing one; a Committed one
+                // is damaged, as missing.
+                if s.kind == Kind::Committed || complete(layout, id, s.kind) {
+                    present.insert(id);
+                } else if mode == Reconcile::Repair {
+                    tracing::warn!(id, "deleting the incomplete directory of a snapshot");
+                    layout.remove_dir(id)?;
+                }
             }
             // In a project-quota mode a temporary directory may carry the project of an id
             // that was never issued, and that the next Prepare issues again: it goes now,
@@ -91,4 +103,14 @@ pub(super) fn reconcile(layout: &Layout, state: &State, mode: Reconcile) -> Resu
         }
     }
     Ok(report)
+}
+
+/// Whether the directory of snapshot `id`, a `kind` snapshot, holds what it is made with:
+/// `fs`, and `work` for an Active one. An error other than NotFound counts as complete:
+/// the snapshot's own operations then report it.
+fn complete(layout: &Layout, id: u64, kind: Kind) -> bool {
+    let fs = layout.file_system();
+    let missing =
+        |p: &Path| matches!(fs.symlink_metadata(p), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    !(missing(&layout.fs_path(id)) || (kind == Kind::Active && missing(&layout.work_path(id))))
 }

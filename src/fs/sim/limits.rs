@@ -5,8 +5,8 @@ use crate::fs::QuotaMode;
 use std::collections::BTreeMap;
 
 /// The quota mode of a disk and its hard limits by unit, each in a current and a durable
-/// version. Invariant: `durable` is `now` as of the last commit (syncfs, subvolume
-/// creation) or the disk's last power loss.
+/// version. Invariant: `durable` is `now` as of the last commit (syncfs, a directory
+/// fsync) or the disk's last power loss, less the units a power loss took.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Quotas {
     /// What [`FileSystem::quota_mode`](crate::fs::FileSystem) reports.
@@ -33,6 +33,12 @@ impl Quotas {
             now: kept.clone(),
             durable: kept.clone(),
         }
+    }
+
+    /// Forgets the limits of the units `keep` says no to, current and durable.
+    pub(super) fn retain_units(&mut self, keep: impl Fn(u64) -> bool) {
+        self.now.retain(|&unit, _| keep(unit));
+        self.durable.retain(|&unit, _| keep(unit));
     }
 
     /// The current limit of every unit that has one (for tests: see

@@ -37,6 +37,7 @@ mod file_system;
 mod limits;
 mod quota;
 
+use super::QuotaMode;
 #[cfg(doc)]
 use super::{FileHandle, FileSystem};
 use crate::sync::Mutex;
@@ -223,6 +224,12 @@ impl SimFs {
                 _ => {}
             }
             disk.inodes.insert(ino, Inode::new(node));
+        }
+        // A qgroup lives and dies with its subvolume: the limit of one the power loss took
+        // is gone too (a project's limit is not tied to any inode).
+        if disk.quotas.mode == QuotaMode::Btrfs {
+            let inodes = &disk.inodes;
+            disk.quotas.retain_units(|unit| inodes.contains_key(&unit));
         }
         SimFs {
             disk: Arc::new(Mutex::new(disk)),
