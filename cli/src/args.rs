@@ -25,6 +25,12 @@ pub struct Cli {
     )]
     pub root: PathBuf,
 
+    /// overlaysnapd's `--config` file: open the root with the options it sets (remap_ids,
+    /// rebase, quota, default_size, …), as the daemon does. Without it, the library's
+    /// defaults.
+    #[arg(long, global = true, env = "OVERLAYSNAP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// A running overlaysnapd's socket: run status, check, compact, events, ls, tree,
     /// stat and usage through it instead of opening the root (which then is not used).
     #[arg(long, global = true, env = "OVERLAYSNAP_ADDRESS", value_name = "SOCK")]

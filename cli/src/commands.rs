@@ -7,18 +7,20 @@ use crate::tree;
 use overlaysnap::core::{Info, Labels};
 use overlaysnap::fs::{mount_all, unmount, Unmount};
 use overlaysnap::{Options, Snapshotter};
+use overlaysnap_daemon::config::Config;
 use std::path::Path;
 
 /// Runs the command `cli` names and returns what to print.
 pub fn run(cli: &Cli) -> Result<Output, Failure> {
     let root = cli.root.as_path();
+    let options = options_of(cli)?;
     match &cli.command {
         Command::Prepare {
             key,
             parent,
             labels,
         } => {
-            let s = open(root, Create::Yes, Options::default())?;
+            let s = open(root, Create::Yes, options.clone())?;
             let mounts = s.prepare(key, non_empty(parent), labels_of(labels))?;
             Ok(Output::Mounts {
                 mounts,
@@ -30,7 +32,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             parent,
             labels,
         } => {
-            let s = open(root, Create::Yes, Options::default())?;
+            let s = open(root, Create::Yes, options.clone())?;
             let mounts = s.view(key, non_empty(parent), labels_of(labels))?;
             Ok(Output::Mounts {
                 mounts,
@@ -43,14 +45,14 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             parent,
             labels,
         } => {
-            let s = open_existing(root)?;
+            let s = open_existing(root, &options)?;
             s.commit_with_parent(name, key, parent.as_deref(), labels_of(labels))?;
             Ok(Output::Committed(s.stat(name)?))
         }
         Command::Rm { keys, sync_remove } => {
             let options = Options {
-                sync_remove: *sync_remove,
-                ..Options::default()
+                sync_remove: *sync_remove || options.sync_remove,
+                ..options.clone()
             };
             let s = open(root, Create::No, options)?;
             for (done, key) in keys.iter().enumerate() {
@@ -66,18 +68,21 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             }
             Ok(Output::Removed(keys.clone()))
         }
-        Command::Stat { key } => Ok(Output::Info(open_existing(root)?.stat(key)?)),
-        Command::Ls { filters } => Ok(Output::List(list(&open_existing(root)?, filters)?)),
+        Command::Stat { key } => Ok(Output::Info(open_existing(root, &options)?.stat(key)?)),
+        Command::Ls { filters } => Ok(Output::List(list(
+            &open_existing(root, &options)?,
+            filters,
+        )?)),
         Command::Tree => Ok(Output::Tree(tree::forest(&list(
-            &open_existing(root)?,
+            &open_existing(root, &options)?,
             &[],
         )?))),
         Command::Mounts { key, target } => Ok(Output::Mounts {
-            mounts: open_existing(root)?.mounts(key)?,
+            mounts: open_existing(root, &options)?.mounts(key)?,
             target: target.clone(),
         }),
         Command::Mount { key, target } => {
-            let mounts = open_existing(root)?.mounts(key)?;
+            let mounts = open_existing(root, &options)?.mounts(key)?;
             mount_all(&mounts, target)?;
             Ok(Output::Mounted {
                 key: key.clone(),
@@ -95,11 +100,11 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             Ok(Output::Unmounted(target.clone()))
         }
         Command::Usage { key: Some(key) } => {
-            let usage = open_existing(root)?.usage(key)?;
+            let usage = open_existing(root, &options)?.usage(key)?;
             Ok(Output::Usage(key.clone(), usage))
         }
         Command::Usage { key: None } => {
-            let s = open_existing(root)?;
+            let s = open_existing(root, &options)?;
             let mut all = Vec::new();
             for info in list(&s, &[])? {
                 let usage = s.usage(&info.name)?;
@@ -108,7 +113,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             Ok(Output::Usages(all))
         }
         Command::Label { key, labels } => {
-            let s = open_existing(root)?;
+            let s = open_existing(root, &options)?;
             if labels.is_empty() {
                 return Ok(Output::Labels(s.stat(key)?.labels));
             }
@@ -117,7 +122,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             let info = s.update(key, labels_of(labels), &paths)?;
             Ok(Output::Labels(info.labels))
         }
-        Command::Cleanup => Ok(Output::Cleaned(open_existing(root)?.cleanup()?)),
+        Command::Cleanup => Ok(Output::Cleaned(open_existing(root, &options)?.cleanup()?)),
         Command::Check => {
             let report = Snapshotter::inspect(root).map_err(Failure::from_open)?;
             Ok(Output::Check {
@@ -126,7 +131,7 @@ pub fn run(cli: &Cli) -> Result<Output, Failure> {
             })
         }
         Command::Compact => {
-            let s = open_existing(root)?;
+            let s = open_existing(root, &options)?;
             s.checkpoint()?;
             Ok(Output::Compacted {
                 snapshots: s.open_report().snapshots,
@@ -153,9 +158,18 @@ fn open(root: &Path, create: Create, options: Options) -> Result<Snapshotter, Fa
     Snapshotter::open(root, options).map_err(Failure::from_open)
 }
 
-/// Opens an existing root with the default options.
-fn open_existing(root: &Path) -> Result<Snapshotter, Failure> {
-    open(root, Create::No, Options::default())
+/// Opens an existing root with `options`.
+fn open_existing(root: &Path, options: &Options) -> Result<Snapshotter, Failure> {
+    open(root, Create::No, options.clone())
+}
+
+/// The options the daemon's `--config` file asks for, so that the CLI mounts, measures
+/// and limits as overlaysnapd does on the same root; the library's defaults without one.
+fn options_of(cli: &Cli) -> Result<Options, Failure> {
+    match &cli.config {
+        Some(path) => Ok(Config::load(path).map_err(Failure::Usage)?.options()),
+        None => Ok(Options::default()),
+    }
 }
 
 /// Every snapshot `filters` select (all when none), ordered by name.

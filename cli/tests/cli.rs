@@ -564,3 +564,50 @@ fn help_lists_the_exit_codes() {
     assert!(help.contains("Exit codes:"), "{help}");
     assert!(help.contains("10  root held by another process"), "{help}");
 }
+
+/// `--config` opens the root with the daemon's options: with `rebase = true` a parentless
+/// Active snapshot mounts as overlay above `ROOT/empty`, as overlaysnapd returns it, and
+/// `sync_remove` deletes at once. A config that does not parse is a usage error that
+/// changes nothing.
+#[test]
+fn the_daemons_config_file_sets_the_options() {
+    let root = Root::new();
+    let config = root.beside("conf").join("overlaysnapd.toml");
+    std::fs::write(&config, "rebase = true\nsync_remove = true\n").unwrap();
+    let config = config.to_str().unwrap();
+    let plain = root.json(&["prepare", "plain"]);
+    assert_eq!(plain[0]["type"], "bind", "{plain}");
+    let layer = root.json(&["--config", config, "prepare", "layer"]);
+    assert_eq!(layer[0]["type"], "overlay", "{layer}");
+    let options: Vec<&str> = layer[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    let empty = format!("lowerdir={}", root.path.join("empty").display());
+    assert!(options.contains(&empty.as_str()), "{options:?}");
+    // The same snapshot, mounted without the config, is the bind mount of the defaults.
+    assert_eq!(root.json(&["mounts", "layer"])[0]["type"], "bind");
+    let count = || {
+        std::fs::read_dir(root.path.join("snapshots"))
+            .unwrap()
+            .count()
+    };
+    let before = count();
+    root.ok(&["--config", config, "rm", "plain"]);
+    assert_eq!(
+        count(),
+        before - 1,
+        "sync_remove from the config deletes at once"
+    );
+
+    let bad = root.beside("conf").join("bad.toml");
+    std::fs::write(&bad, "rebase = \"maybe\"\n").unwrap();
+    let stderr = root.fails(&["--config", bad.to_str().unwrap(), "prepare", "x"], 2);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("rebase"),
+        "{stderr}"
+    );
+    assert_eq!(root.json(&["ls"]).as_array().unwrap().len(), 1);
+}
