@@ -256,13 +256,13 @@ fn a_header_from_the_future_is_corrupt(#[case] name: String) {
     let records = prepares(2);
     let disk = disk_with(&records, Some(1));
     let future = damaged(&disk, &name, |b| {
-        b[8..12].copy_from_slice(&2u32.to_le_bytes())
+        b[8..12].copy_from_slice(&3u32.to_le_bytes())
     });
     assert_corrupt(
         open(&future),
         &name,
         8,
-        "unknown format version 2 (this build reads 1)",
+        "unknown format version 3 (this build reads 1 to 2)",
     );
 }
 

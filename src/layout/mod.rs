@@ -47,6 +47,7 @@ mod empty;
 mod in_flight;
 mod links;
 mod mounts;
+mod project_block;
 mod quota;
 mod temp;
 mod usage;
@@ -55,7 +56,8 @@ pub use cleanup::Garbage;
 pub use dirs::{Entry, Owner};
 pub use durable::make_durable;
 pub use mounts::overlay_options;
-pub use quota::{QuotaChoice, PROJECT_BLOCK, PROJECT_BLOCK_DIR, PROJECT_ID_BASE, QUOTA_FILE};
+pub use project_block::{PROJECT_BLOCK, PROJECT_BLOCK_DIR, PROJECT_ID_BASE};
+pub use quota::{QuotaChoice, QUOTA_FILE};
 pub use temp::TempDir;
 pub use usage::disk_usage;
 
