@@ -232,30 +232,24 @@ impl Pools {
     /// and now and then one that is missing, not committed, or malformed.
     fn rebase_parent(&self) -> BoxedStrategy<Option<String>> {
         let some = if self.committed.is_empty() { 1 } else { 4 };
-        prop_oneof![
-            8 => Just(None),
-            some => self
-                .pick(&[
-                    (6, &self.deepest),
-                    (4, &self.committed),
-                    (1, &self.missing),
-                    (1, &self.uncommitted),
-                    (1, &self.invalid),
-                ])
-                .prop_map(Some),
-        ]
-        .boxed()
+        self.weighted_parent(8, some, 6)
     }
 
     /// A parent for Prepare or View: mostly the deepest committed snapshot, none while
     /// nothing is committed.
     fn parent(&self) -> BoxedStrategy<Option<String>> {
         let none = if self.committed.is_empty() { 24 } else { 2 };
+        self.weighted_parent(none, 12, 12)
+    }
+
+    /// None with weight `none`, else (weight `some`) the deepest committed snapshot (weight
+    /// `deepest` among the rest: committed 4, missing, uncommitted and malformed 1 each).
+    fn weighted_parent(&self, none: u32, some: u32, deepest: u32) -> BoxedStrategy<Option<String>> {
         prop_oneof![
             none => Just(None),
-            12 => self
+            some => self
                 .pick(&[
-                    (12, &self.deepest),
+                    (deepest, &self.deepest),
                     (4, &self.committed),
                     (1, &self.missing),
                     (1, &self.uncommitted),
