@@ -27,42 +27,23 @@ ns=compare
 T=
 daemon_pid=
 containerd_pid=
+. "$here/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
 for tool in containerd ctr runc; do
     command -v "$tool" >/dev/null || { echo "$0: $tool missing (run tests/e2e/containerd.sh first)" >&2; exit 1; }
 done
 
-if [ -n "${OVERLAYSNAPD:-}" ]; then
-    daemon_bin=$OVERLAYSNAPD
-else
-    (cd "$repo" && cargo build --release -q -p overlaysnap-daemon)
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case $target in /*) ;; *) target=$repo/$target ;; esac
-    daemon_bin=$target/release/overlaysnapd
-fi
+find_daemon
 
-mounts_under() {
-    [ -n "$T" ] || return 0
-    awk -v t="$T" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
-stop_pid() {
-    local i
-    kill -0 "$1" 2>/dev/null || return 0
-    kill -TERM "$1" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-}
 on_exit() {
-    local rc=$? pid m
+    local rc=$?
     set +e
-    [ -z "$containerd_pid" ] || stop_pid "$containerd_pid"
-    [ -z "$daemon_pid" ] || stop_pid "$daemon_pid"
+    [ -z "$containerd_pid" ] || stop_pid "$containerd_pid" 15
+    [ -z "$daemon_pid" ] || stop_pid "$daemon_pid" 15
     if [ -n "$T" ]; then
-        for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $T/containerd.sock" || true); do
-            kill -KILL "$pid" 2>/dev/null
-        done
-        for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+        kill_shims "$T/containerd.sock"
+        unmount_under
         if [ -z "$(mounts_under)" ]; then rm -rf "$T"; else echo "still mounted under $T" >&2; fi
     fi
     exit "$rc"

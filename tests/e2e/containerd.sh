@@ -56,41 +56,9 @@ last_error=
 T=
 daemon_pid=
 containerd_pid=
+stop_pid_verbose=1
+. "$here/lib.sh"
 
-say() { printf '%s\n' "$*"; }
-log() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
-ok() { passed=$((passed + 1)); say "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    say "FAIL - $1"
-    if [ $# -gt 1 ]; then printf '%s\n' "$2" | sed 's/^/    /'; fi
-}
-# expect_eq NAME EXPECTED ACTUAL: a check; prints a diff when they differ.
-expect_eq() {
-    if [ "$2" = "$3" ]; then
-        ok "$1"
-    else
-        fail "$1" "$(diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") | sed '1s/^/expected (<) vs actual (>):\n/')"
-    fi
-}
-# expect NAME COMMAND...: a check that COMMAND succeeds (its output is shown if not).
-expect() {
-    local name=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$name"; else fail "$name" "exit $?: $*"$'\n'"$out"; fi
-}
-# must NAME COMMAND...: like expect, but the run cannot go on without it.
-must() {
-    local name=$1 out
-    shift
-    if out=$("$@" 2>&1); then
-        ok "$name"
-    else
-        fail "$name" "exit $?: $*"$'\n'"$out"
-        exit 1
-    fi
-}
-die() { fail "$1" "${2:-}"; exit 1; }
 # The ```toml block that follows the first line naming `tests/e2e/containerd2.toml` in the
 # markdown file $1.
 readme_block() {
@@ -108,25 +76,6 @@ show_logs() {
         say "--- last lines of $f"
         tail -n 40 "$f" | sed 's/^/    /'
     done
-}
-
-# Stops a process we started: SIGTERM, then SIGKILL after $2 seconds (default 10).
-stop_pid() {
-    local pid=$1 grace=${2:-10} i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    say "pid $pid still running after ${grace}s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-# The mount points under $T, deepest first.
-mounts_under() {
-    [ -n "$T" ] || return 0
-    awk -v t="$T" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
 }
 
 on_exit() {
@@ -148,20 +97,10 @@ on_exit() {
         fi
         [ -z "$containerd_pid" ] || stop_pid "$containerd_pid" 15
         [ -z "$daemon_pid" ] || stop_pid "$daemon_pid" 15
-        # Shims of our containerd (they outlive it when a task is left).
-        for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $T/containerd.sock" || true); do
-            kill -KILL "$pid" 2>/dev/null
-        done
-        for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+        kill_shims "$T/containerd.sock"
+        unmount_under
         unmount_idmapped
-        if [ -n "$(mounts_under)" ]; then
-            say "still mounted under $T, not removing it:"
-            mounts_under
-        elif [ "${E2E_KEEP:-0}" = 1 ]; then
-            say "kept $T"
-        else
-            rm -rf "$T"
-        fi
+        remove_tmp
     fi
     say ""
     say "$passed passed, $failed failed"
@@ -176,29 +115,12 @@ trap 'last_error="line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
 
 log "prerequisites"
-# E2E_CONTAINERD=2: containerd 2.x, Debian sid's package unpacked by fetch-containerd2.sh
-# (cached in $CONTAINERD2_DIR), first on PATH for this run only.
-case $want_major in
-    1) ;;
-    2) PATH=$("$here/fetch-containerd2.sh"):$PATH ;;
-    *) die "E2E_CONTAINERD" "must be 1 or 2, not $want_major" ;;
-esac
-missing=()
-command -v containerd >/dev/null || missing+=(containerd)
-command -v containerd-shim-runc-v2 >/dev/null || missing+=(containerd)
-command -v ctr >/dev/null || missing+=(containerd)
-command -v runc >/dev/null || missing+=(runc)
-command -v jq >/dev/null || missing+=(jq)
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q containerd runc busybox-static jq
-fi
+use_containerd "$want_major" || die "E2E_CONTAINERD" "must be 1 or 2, not $want_major"
+# shellcheck disable=SC2119
+install_missing
 say "$(containerd --version)"
 say "$(runc --version | head -n 1)"
-major=$(containerd --version | awk '{ v = $3; sub(/^v/, "", v); split(v, p, "."); print p[1] }')
+major=$(containerd_major)
 expect_eq "containerd's major version is $want_major ($(command -v containerd))" "$want_major" "$major"
 [ "$major" = "$want_major" ] || exit 1
 # The README's containerd 2.x config is tests/e2e/containerd2.toml, the one run here.
@@ -210,19 +132,9 @@ done
 if [ "$baseline" = 1 ]; then
     daemon_bin=/bin/true
     cli_bin=/bin/true
-elif [ -n "${OVERLAYSNAPD:-}" ] && [ -n "${OVERLAYSNAP:-}" ]; then
-    daemon_bin=$OVERLAYSNAPD
-    cli_bin=$OVERLAYSNAP
 else
-    log "cargo build --release -p overlaysnap-daemon -p overlaysnap-cli"
-    (cd "$repo" && cargo build --release -p overlaysnap-daemon -p overlaysnap-cli)
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case $target in /*) ;; *) target=$repo/$target ;; esac
-    daemon_bin=${OVERLAYSNAPD:-$target/release/overlaysnapd}
-    cli_bin=${OVERLAYSNAP:-$target/release/overlaysnap}
+    find_binaries
 fi
-[ -x "$daemon_bin" ] || die "overlaysnapd binary" "not found: $daemon_bin"
-[ -x "$cli_bin" ] || die "overlaysnap binary" "not found: $cli_bin"
 say "overlaysnapd: $daemon_bin"
 say "overlaysnap:  $cli_bin"
 
@@ -357,20 +269,6 @@ EOF
 fi
 sed 's/^/    /' "$T/containerd.toml"
 
-# Whether process $1 holds a listening unix socket (from /proc: its fds, /proc/net/unix).
-listening() {
-    local fd link
-    for fd in /proc/"$1"/fd/*; do
-        link=$(readlink "$fd" 2>/dev/null) || continue
-        case $link in socket:\[*\]) ;; *) continue ;; esac
-        link=${link#socket:[}
-        if awk -v i="${link%]}" '$7 == i && $4 == "00010000" { f = 1 } END { exit !f }' \
-            /proc/net/unix; then
-            return 0
-        fi
-    done
-    return 1
-}
 daemon_runs=0
 start_daemon() {
     local i

@@ -46,55 +46,10 @@ loopdev=
 daemon_pid=
 containerd_pid=
 
-say() { printf '%s\n' "$*"; }
-log() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
-ok() { passed=$((passed + 1)); say "ok - $1"; }
-fail() {
-    failed=$((failed + 1))
-    say "FAIL - $1"
-    if [ $# -gt 1 ]; then printf '%s\n' "$2" | sed 's/^/    /'; fi
-}
-expect_eq() {
-    if [ "$2" = "$3" ]; then
-        ok "$1"
-    else
-        fail "$1" "$(diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") | sed '1s/^/expected (<) vs actual (>):\n/')"
-    fi
-}
-must() {
-    local name=$1 out
-    shift
-    if out=$("$@" 2>&1); then
-        ok "$name"
-    else
-        fail "$name" "exit $?: $*"$'\n'"$out"
-        exit 1
-    fi
-}
-expect() {
-    local name=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$name"; else fail "$name" "exit $?: $*"$'\n'"$out"; fi
-}
-die() { fail "$1" "${2:-}"; exit 1; }
-
-stop_pid() {
-    local pid=$1 grace=${2:-10} i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-mounts_under() {
-    [ -n "$T" ] || return 0
-    awk -v t="$T" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
+. "$here/lib.sh"
 
 on_exit() {
-    local rc=$? pid f
+    local rc=$? f
     set +e
     trap - ERR
     if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
@@ -116,22 +71,13 @@ on_exit() {
         fi
         [ -z "$containerd_pid" ] || stop_pid "$containerd_pid" 15
         [ -z "$daemon_pid" ] || stop_pid "$daemon_pid" 15
-        for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $T/containerd.sock" || true); do
-            kill -KILL "$pid" 2>/dev/null
-        done
+        kill_shims "$T/containerd.sock"
         # Deepest first: the containers' overlays (under containerd/state) before the btrfs.
-        for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+        unmount_under
         if [ -n "$loopdev" ]; then
             losetup -d "$loopdev" || say "could not detach $loopdev"
         fi
-        if [ -n "$(mounts_under)" ]; then
-            say "still mounted under $T, not removing it:"
-            mounts_under
-        elif [ "${E2E_KEEP:-0}" = 1 ]; then
-            say "kept $T"
-        else
-            rm -rf "$T"
-        fi
+        remove_tmp
     fi
     say ""
     say "$passed passed, $failed failed"
@@ -145,42 +91,13 @@ trap 'last_error="line $LINENO: $BASH_COMMAND"' ERR
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
 
 log "prerequisites"
-case $want_major in
-    1) ;;
-    2) PATH=$("$here/fetch-containerd2.sh"):$PATH ;;
-    *) die "E2E_CONTAINERD" "must be 1 or 2, not $want_major" ;;
-esac
-missing=()
-for tool in containerd containerd-shim-runc-v2 ctr; do
-    command -v "$tool" >/dev/null || missing+=(containerd)
-done
-command -v runc >/dev/null || missing+=(runc)
-command -v jq >/dev/null || missing+=(jq)
-command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q containerd runc busybox-static jq btrfs-progs
-fi
-major=$(containerd --version | awk '{ v = $3; sub(/^v/, "", v); split(v, p, "."); print p[1] }')
+use_containerd "$want_major" || die "E2E_CONTAINERD" "must be 1 or 2, not $want_major"
+install_missing mkfs.btrfs:btrfs-progs
+major=$(containerd_major)
 expect_eq "containerd's major version is $want_major ($(containerd --version))" "$want_major" "$major"
 [ "$major" = "$want_major" ] || exit 1
 
-if [ -n "${OVERLAYSNAPD:-}" ] && [ -n "${OVERLAYSNAP:-}" ]; then
-    daemon_bin=$OVERLAYSNAPD
-    cli_bin=$OVERLAYSNAP
-else
-    log "cargo build --release -p overlaysnap-daemon -p overlaysnap-cli"
-    (cd "$repo" && cargo build --release -p overlaysnap-daemon -p overlaysnap-cli)
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case $target in /*) ;; *) target=$repo/$target ;; esac
-    daemon_bin=$target/release/overlaysnapd
-    cli_bin=$target/release/overlaysnap
-fi
-[ -x "$daemon_bin" ] || die "overlaysnapd binary" "not found: $daemon_bin"
-[ -x "$cli_bin" ] || die "overlaysnap binary" "not found: $cli_bin"
+find_binaries
 
 T=$(mktemp -d "${E2E_TMPDIR:-/tmp}/overlaysnap-quota.XXXXXX")
 chmod 711 "$T"
@@ -250,19 +167,6 @@ fi
     [ "$major" = 1 ] || echo "remap_ids = true"
 } >"$T/overlaysnapd.toml"
 
-listening() {
-    local fd link
-    for fd in /proc/"$1"/fd/*; do
-        link=$(readlink "$fd" 2>/dev/null) || continue
-        case $link in socket:\[*\]) ;; *) continue ;; esac
-        link=${link#socket:[}
-        if awk -v i="${link%]}" '$7 == i && $4 == "00010000" { f = 1 } END { exit !f }' \
-            /proc/net/unix; then
-            return 0
-        fi
-    done
-    return 1
-}
 daemon_runs=0
 start_daemon() {
     local i

@@ -28,24 +28,14 @@ map=0:100000:65536
 ns=userns
 T=
 pids=()
+. "$here/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 1; }
-PATH=$("$here/fetch-containerd2.sh"):$PATH
-if [ -n "${OVERLAYSNAPD:-}" ]; then
-    daemon_bin=$OVERLAYSNAPD
-else
-    (cd "$repo" && cargo build --release -q -p overlaysnap-daemon)
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case $target in /*) ;; *) target=$repo/$target ;; esac
-    daemon_bin=$target/release/overlaysnapd
-fi
+use_containerd 2
+find_daemon
 
-mounts_under() {
-    [ -n "$T" ] || return 0
-    awk -v t="$T" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r
-}
 on_exit() {
-    local rc=$? pid m i
+    local rc=$? pid i
     set +e
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${pids[@]}"; do
@@ -53,10 +43,8 @@ on_exit() {
         kill -KILL "$pid" 2>/dev/null
     done
     if [ -n "$T" ]; then
-        for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $T/" || true); do
-            kill -KILL "$pid" 2>/dev/null
-        done
-        for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+        kill_shims "$T/"
+        unmount_under
         if [ -z "$(mounts_under)" ]; then rm -rf "$T"; else echo "still mounted under $T" >&2; fi
     fi
     exit "$rc"
