@@ -121,8 +121,8 @@ table() {
     # "after": the before run's outcomes, each replaced by the re-run's when it has one.
     jq -r --arg part "$part" --slurpfile re <(if [[ -s $after ]]; then cat "$after"; else echo '{"outcomes":[]}'; fi) '
       def mutants: [.outcomes[] | select(.scenario | type == "object" and has("Mutant"))];
-      def counts($label): {
-          label: $label,
+      def counts($run): {
+          run: $run,
           n: length,
           caught: map(select(.summary == "CaughtMutant")) | length,
           missed: map(select(.summary == "MissedMutant")) | length,
@@ -130,7 +130,7 @@ table() {
           unviable: map(select(.summary == "Unviable")) | length
         };
       def row($c): ($c.caught + $c.missed + $c.timeout) as $viable
-        | "| `\($part)` | \($c.label) | \($c.n) | \($c.caught) | \($c.missed) | \($c.timeout) | \($c.unviable) | "
+        | "| `\($part)` | \($c.run) | \($c.n) | \($c.caught) | \($c.missed) | \($c.timeout) | \($c.unviable) | "
           + (if $viable == 0 then "-" else
                (($c.caught * 1000 / $viable | round) / 10 | tostring) + " %" end) + " |";
       mutants as $before

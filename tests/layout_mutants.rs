@@ -2,6 +2,7 @@
 //! names the behaviour it pins; the layouts run on the simulated disk (`SimFs`) where a
 //! fault must hit one chosen call, and on the real disk otherwise.
 
+use overlaysnap::core::Kind;
 use overlaysnap::fs::{Fault, FileSystem, OverlayFeatures, SimFs};
 use overlaysnap::layout::{overlay_options, Layout};
 use overlaysnap::{Error, ErrorKind};
@@ -13,6 +14,57 @@ fn sim_layout() -> (SimFs, Layout) {
     let sim = SimFs::new();
     let layout = Layout::open_on(Arc::new(sim.clone()), "/root", &[]).expect("open layout");
     (sim, layout)
+}
+
+/// The number, counted from the last call before `op` starts, of the first call named
+/// `name` (as the trace names it) that `op` makes: found by running `op` on a copy of the
+/// disk, where the same calls come in the same order.
+fn nth_call(sim: &SimFs, name: &str, op: impl FnOnce(&Layout) -> overlaysnap::Result<()>) -> u64 {
+    let copy = sim.restart();
+    let layout = Layout::open_on(Arc::new(copy.clone()), "/root", &[]).expect("open copy");
+    copy.record_trace();
+    let start = copy.calls();
+    op(&layout).expect("the operation on the copy");
+    copy.trace()
+        .iter()
+        .find_map(|line| {
+            let mut words = line.split(' ');
+            let n: u64 = words.next()?.parse().ok()?;
+            (words.next()? == name).then_some(n - start)
+        })
+        .unwrap_or_else(|| panic!("no {name} in {:?}", copy.trace()))
+}
+
+/// The number of the first call named `name` (and on `path`, when given) that opening a
+/// layout at `/root` of a fresh simulated disk makes.
+fn call_of_open(name: &str, path: Option<&str>) -> u64 {
+    let probe = SimFs::new();
+    probe.record_trace();
+    Layout::open_on(Arc::new(probe.clone()), "/root", &[]).expect("open layout");
+    probe
+        .trace()
+        .iter()
+        .find_map(|line| {
+            let mut words = line.split(' ');
+            let n: u64 = words.next()?.parse().ok()?;
+            let on = (words.next()? == name).then_some(n)?;
+            path.is_none_or(|p| words.next() == Some(p)).then_some(on)
+        })
+        .unwrap_or_else(|| panic!("no {name} in {:?}", probe.trace()))
+}
+
+/// Opening a layout at `/root` of a fresh simulated disk whose call `n` fails with `errno`.
+fn open_failing(n: u64, errno: nix::errno::Errno) -> (SimFs, overlaysnap::Result<Layout>) {
+    let sim = SimFs::new();
+    sim.inject(n, Fault::Errno(errno as i32));
+    let layout = Layout::open_on(Arc::new(sim.clone()), "/root", &[]);
+    (sim, layout)
+}
+
+/// Installs the directory of snapshot `id` (Active), as Prepare does.
+fn install(layout: &Layout, id: u64) {
+    let temp = layout.prepare_dir(Kind::Active, None).expect("prepare dir");
+    temp.install(id).expect("install");
 }
 
 /// The raw OS error of an I/O error, or a panic naming what it got.
@@ -88,4 +140,51 @@ fn the_layout_reports_the_overlay_options_it_appends() {
 /// `EIO`, as Linux numbers it.
 fn libc_eio() -> i32 {
     nix::errno::Errno::EIO as i32
+}
+
+#[test]
+fn a_failed_rename_for_removal_fails_the_removal_and_keeps_the_directory() {
+    let (sim, layout) = sim_layout();
+    install(&layout, 1);
+    let rename = nth_call(&sim, "rename", |l| l.remove_dir(1));
+    sim.inject(sim.calls() + rename, Fault::Errno(libc_eio()));
+    let err = layout.remove_dir(1).unwrap_err();
+    assert_eq!(errno(&err), libc_eio(), "{err}");
+    assert!(sim.symlink_metadata(&layout.fs_path(1)).is_ok());
+    // Not retried: the next removal is a new call, and it succeeds.
+    layout.remove_dir(1).unwrap();
+    assert!(sim.symlink_metadata(&layout.snapshot_dir(1)).is_err());
+}
+
+#[test]
+fn a_removal_name_taken_by_a_leftover_is_replaced_by_a_fresh_one() {
+    for taken in [nix::errno::Errno::ENOTEMPTY, nix::errno::Errno::EEXIST] {
+        let (sim, layout) = sim_layout();
+        install(&layout, 1);
+        let rename = nth_call(&sim, "rename", |l| l.remove_dir(1));
+        sim.inject(sim.calls() + rename, Fault::Errno(taken as i32));
+        layout.remove_dir(1).unwrap();
+        assert_eq!(layout.list_entries().unwrap(), [], "{taken}");
+    }
+}
+
+#[test]
+fn a_failed_sync_of_the_roots_parent_fails_the_open_unless_permission_was_denied() {
+    let sync = call_of_open("sync_dir", Some("/"));
+    let (_, opened) = open_failing(sync, nix::errno::Errno::EIO);
+    let err = opened.unwrap_err();
+    assert_eq!(errno(&err), libc_eio(), "{err}");
+    // A directory this process may not read is skipped with a warning.
+    let (sim, opened) = open_failing(sync, nix::errno::Errno::EACCES);
+    let layout = opened.unwrap();
+    assert!(sim.symlink_metadata(layout.snapshots_dir()).is_ok());
+}
+
+#[test]
+fn a_failed_creation_of_the_snapshots_directory_fails_the_open() {
+    let create = call_of_open("create_dir", Some("/root/snapshots"));
+    let (sim, opened) = open_failing(create, nix::errno::Errno::ENOSPC);
+    let err = opened.unwrap_err();
+    assert_eq!(errno(&err), nix::errno::Errno::ENOSPC as i32, "{err}");
+    assert!(sim.symlink_metadata(Path::new("/root/snapshots")).is_err());
 }
