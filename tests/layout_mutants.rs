@@ -2,7 +2,7 @@
 //! names the behaviour it pins; the layouts run on the simulated disk (`SimFs`) where a
 //! fault must hit one chosen call, and on the real disk otherwise.
 
-use overlaysnap::core::Kind;
+use overlaysnap::core::{Kind, MountPlan};
 use overlaysnap::fs::{Fault, FileSystem, OverlayFeatures, SimFs};
 use overlaysnap::layout::{overlay_options, Layout};
 use overlaysnap::{Error, ErrorKind};
@@ -187,4 +187,61 @@ fn a_failed_creation_of_the_snapshots_directory_fails_the_open() {
     let err = opened.unwrap_err();
     assert_eq!(errno(&err), nix::errno::Errno::ENOSPC as i32, "{err}");
     assert!(sim.symlink_metadata(Path::new("/root/snapshots")).is_err());
+}
+
+/// A temporary directory whose deletion failed when it was dropped is no longer in flight,
+/// so the next Cleanup deletes it.
+#[test]
+fn a_dropped_temp_dir_left_behind_is_cleanup_garbage() {
+    let (sim, layout) = sim_layout();
+    let abandon = |l: &Layout| l.prepare_dir(Kind::Active, None).map(drop);
+    let removal = nth_call(&sim, "remove_dir_all", abandon);
+    sim.inject(sim.calls() + removal, Fault::Errno(libc_eio()));
+    abandon(&layout).unwrap();
+    let entries = layout.list_entries().unwrap();
+    assert_eq!(entries.len(), 1, "the directory stayed: {entries:?}");
+    let garbage = layout.find_garbage(Vec::new).unwrap();
+    let removed = layout.remove_garbage(garbage).unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(layout.list_entries().unwrap(), []);
+}
+
+/// A View on 800 parents: too long for a page with plain paths, even compacted, so its
+/// mounts use the short links of `ROOT/l`.
+fn long_chain() -> MountPlan {
+    MountPlan {
+        id: 1000,
+        kind: Kind::View,
+        parents: (1..=800).collect(),
+        idmap: Default::default(),
+    }
+}
+
+#[test]
+fn short_links_already_there_are_kept_and_a_wrong_one_is_replaced() {
+    let (sim, layout) = sim_layout();
+    let first = layout.mounts(&long_chain()).unwrap();
+    assert!(
+        first[0].options.iter().any(|o| o.contains("/l/")),
+        "{first:?}"
+    );
+    // A link left pointing elsewhere (by an older layout, say).
+    sim.remove_file(&layout.link_path(7)).unwrap();
+    sim.symlink(Path::new("../snapshots/999/fs"), &layout.link_path(7))
+        .unwrap();
+    let again = layout.mounts(&long_chain()).unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        sim.read_link(&layout.link_path(7)).unwrap(),
+        Path::new("../snapshots/7/fs")
+    );
+}
+
+#[test]
+fn a_short_link_that_cannot_be_made_fails_the_mounts() {
+    let (sim, layout) = sim_layout();
+    let symlink = nth_call(&sim, "symlink", |l| l.mounts(&long_chain()).map(drop));
+    sim.inject(sim.calls() + symlink, Fault::Errno(libc_eio()));
+    let err = layout.mounts(&long_chain()).unwrap_err();
+    assert_eq!(errno(&err), libc_eio(), "{err}");
 }
