@@ -245,3 +245,54 @@ fn a_short_link_that_cannot_be_made_fails_the_mounts() {
     let err = layout.mounts(&long_chain()).unwrap_err();
     assert_eq!(errno(&err), libc_eio(), "{err}");
 }
+
+#[test]
+fn a_link_that_cannot_be_removed_fails_the_removal_of_its_snapshot() {
+    let (sim, layout) = sim_layout();
+    install(&layout, 1);
+    let unlink = nth_call(&sim, "remove_file", |l| l.remove_dir(1));
+    sim.inject(sim.calls() + unlink, Fault::Errno(libc_eio()));
+    let err = layout.remove_dir(1).unwrap_err();
+    assert_eq!(errno(&err), libc_eio(), "{err}");
+    assert!(sim.symlink_metadata(&layout.fs_path(1)).is_ok());
+}
+
+/// The options of the overlay of an Active snapshot on snapshot 1 (one lowerdir: nothing
+/// for the mount call to compact), at `/root` of a fresh simulated disk whose layout appends
+/// the option `filler`, and the length of their mount data (options joined by commas).
+fn active_with_option(filler: &str) -> (Vec<String>, usize) {
+    let sim = SimFs::new();
+    let layout = Layout::open_on(Arc::new(sim), "/root", &[filler.to_owned()]).unwrap();
+    let plan = MountPlan {
+        id: 2,
+        kind: Kind::Active,
+        parents: vec![1],
+        idmap: Default::default(),
+    };
+    let mounts = layout.mounts(&plan).unwrap();
+    assert_eq!(mounts.len(), 1);
+    let options = mounts[0].options.clone();
+    let data = options.join(",").len();
+    (options, data)
+}
+
+/// Mount data must be shorter than a page (the kernel reads one page, and the last byte is
+/// its terminating zero): at one byte less the plain paths are kept, at a page exactly the
+/// short links are used.
+#[test]
+fn plain_paths_are_kept_while_the_mount_data_is_shorter_than_a_page() {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .unwrap()
+        .unwrap() as usize;
+    let (_, data) = active_with_option("a");
+    let filler = "a".repeat(page - data);
+    let (options, data) = active_with_option(&filler);
+    assert_eq!(data, page - 1);
+    assert!(
+        options.iter().any(|o| o.contains("/snapshots/1/fs")),
+        "{options:?}"
+    );
+    let (options, data) = active_with_option(&format!("{filler}a"));
+    assert!(data < page, "{data}: short links fit");
+    assert!(options.iter().any(|o| o.contains("/l/")), "{options:?}");
+}
