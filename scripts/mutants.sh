@@ -47,7 +47,7 @@ part_args() {
   layout)
     echo -p overlaysnap -f "'src/layout/**'" --minimum-test-timeout 60
     tests=(layout_cleanup layout_dirs layout_durable layout_mount_real layout_mounts
-      layout_probe layout_usage layout_mutants) ;;
+      layout_probe layout_usage layout_mutants idmap_labels) ;;
   sim)
     echo -p overlaysnap -f "'src/fs/sim/**'" --minimum-test-timeout 60
     tests=(sim_fs snapshotter_faults sim_mutants) ;;
