@@ -296,3 +296,22 @@ fn plain_paths_are_kept_while_the_mount_data_is_shorter_than_a_page() {
     assert!(data < page, "{data}: short links fit");
     assert!(options.iter().any(|o| o.contains("/l/")), "{options:?}");
 }
+
+#[test]
+fn a_temp_dir_name_taken_by_a_leftover_is_replaced_and_other_errors_fail() {
+    let prepare = |l: &Layout| l.prepare_dir(Kind::Active, None).map(drop);
+    let (sim, layout) = sim_layout();
+    let create = nth_call(&sim, "create_dir", prepare);
+    sim.inject(
+        sim.calls() + create,
+        Fault::Errno(nix::errno::Errno::EEXIST as i32),
+    );
+    let temp = layout.prepare_dir(Kind::Active, None).unwrap();
+    assert!(sim.symlink_metadata(&temp.fs_path()).is_ok());
+    drop(temp);
+
+    sim.inject(sim.calls() + create, Fault::Errno(libc_eio()));
+    let err = layout.prepare_dir(Kind::Active, None).unwrap_err();
+    assert_eq!(errno(&err), libc_eio(), "{err}");
+    assert_eq!(layout.list_entries().unwrap(), []);
+}
