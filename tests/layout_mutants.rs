@@ -16,23 +16,35 @@ fn sim_layout() -> (SimFs, Layout) {
     (sim, layout)
 }
 
-/// The number, counted from the last call before `op` starts, of the first call named
-/// `name` (as the trace names it) that `op` makes: found by running `op` on a copy of the
-/// disk, where the same calls come in the same order.
-fn nth_call(sim: &SimFs, name: &str, op: impl FnOnce(&Layout) -> overlaysnap::Result<()>) -> u64 {
+/// The numbers, counted from the last call before `op` starts, of the calls named `name`
+/// (as the trace names them) that `op` makes: found by running `op` on a copy of the disk,
+/// where the same calls come in the same order.
+fn calls_named(
+    sim: &SimFs,
+    name: &str,
+    op: impl FnOnce(&Layout) -> overlaysnap::Result<()>,
+) -> Vec<u64> {
     let copy = sim.restart();
     let layout = Layout::open_on(Arc::new(copy.clone()), "/root", &[]).expect("open copy");
     copy.record_trace();
     let start = copy.calls();
     op(&layout).expect("the operation on the copy");
-    copy.trace()
+    let numbers: Vec<u64> = copy
+        .trace()
         .iter()
-        .find_map(|line| {
+        .filter_map(|line| {
             let mut words = line.split(' ');
             let n: u64 = words.next()?.parse().ok()?;
             (words.next()? == name).then_some(n - start)
         })
-        .unwrap_or_else(|| panic!("no {name} in {:?}", copy.trace()))
+        .collect();
+    assert!(!numbers.is_empty(), "no {name} in {:?}", copy.trace());
+    numbers
+}
+
+/// The first of [`calls_named`].
+fn nth_call(sim: &SimFs, name: &str, op: impl FnOnce(&Layout) -> overlaysnap::Result<()>) -> u64 {
+    calls_named(sim, name, op)[0]
 }
 
 /// The number of the first call named `name` (and on `path`, when given) that opening a
@@ -314,4 +326,26 @@ fn a_temp_dir_name_taken_by_a_leftover_is_replaced_and_other_errors_fail() {
     let err = layout.prepare_dir(Kind::Active, None).unwrap_err();
     assert_eq!(errno(&err), libc_eio(), "{err}");
     assert_eq!(layout.list_entries().unwrap(), []);
+}
+
+/// An entry gone between listing and looking is skipped; any other error fails the usage.
+#[test]
+fn usage_skips_what_vanished_while_it_walked_and_fails_on_other_errors() {
+    // The first read_dir lists `fs`; the second symlink_metadata looks at its file.
+    for (call, k) in [("read_dir", 0), ("symlink_metadata", 1)] {
+        let (sim, layout) = sim_layout();
+        install(&layout, 1);
+        sim.plant(&layout.fs_path(1).join("file"), b"data");
+        let whole = layout.usage(1).unwrap();
+        assert_eq!(whole.inodes, 2);
+        let at = calls_named(&sim, call, |l| l.usage(1).map(drop))[k];
+        sim.inject(
+            sim.calls() + at,
+            Fault::Errno(nix::errno::Errno::ENOENT as i32),
+        );
+        assert_eq!(layout.usage(1).unwrap().inodes, 1, "{call}");
+        sim.inject(sim.calls() + at, Fault::Errno(libc_eio()));
+        let err = layout.usage(1).unwrap_err();
+        assert_eq!(errno(&err), libc_eio(), "{call}: {err}");
+    }
 }
