@@ -89,7 +89,9 @@ refresh_copy() {
   [[ $SRC != "$REPO" ]] || return 0
   mkdir -p "$SRC"
   find "$SRC" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
-  git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$SRC"
+  # -m: the files get the time of the copy, so that cargo rebuilds what the last mutant
+  # of an earlier run left built (with the tree's own, older times it would find it fresh).
+  git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xmf - -C "$SRC"
 }
 
 # cargo mutants on the copy for part $1, output to $OUT/$2, with extra arguments after.
@@ -157,73 +159,80 @@ table() {
   grep -c '^| `' "$doc" >/dev/null || echo "no outcomes under $OUT" >&2
 }
 
-cmd=${1:-}
-shift || true
-case $cmd in
-list)
-  for part in "${@:-${PARTS[@]}}"; do
-    args=$(part_args "$part")
-    # shellcheck disable=SC2086
-    echo "$part: $(eval cargo mutants --list $args 2>/dev/null | wc -l)"
-  done ;;
-run)
-  refresh_copy
-  for part in "${@:-${PARTS[@]}}"; do
-    mutate "$part" "$part"
-  done ;;
-after)
-  [[ $# -gt 0 ]] || { echo "after: name the parts" >&2; exit 2; }
-  refresh_copy
-  for part in "$@"; do
-    missed=$OUT/$part/mutants.out/missed.txt
-    if [[ ! -s $missed ]]; then
-      echo "$part: nothing missed" >&2
-      continue
+# Everything runs from main, which bash reads whole before starting: editing this file
+# during a run does not change the run.
+main() {
+  cmd=${1:-}
+  shift || true
+  case $cmd in
+  list)
+    for part in "${@:-${PARTS[@]}}"; do
+      args=$(part_args "$part")
+      # shellcheck disable=SC2086
+      echo "$part: $(eval cargo mutants --list $args 2>/dev/null | wc -l)"
+    done ;;
+  run)
+    refresh_copy
+    for part in "${@:-${PARTS[@]}}"; do
+      mutate "$part" "$part"
+    done ;;
+  after)
+    [[ $# -gt 0 ]] || { echo "after: name the parts" >&2; exit 2; }
+    refresh_copy
+    for part in "$@"; do
+      missed=$OUT/$part/mutants.out/missed.txt
+      if [[ ! -s $missed ]]; then
+        echo "$part: nothing missed" >&2
+        continue
+      fi
+      mapfile -t filters < <(exact_names "$missed")
+      mutate "$part" "$part-after" "${filters[@]}"
+    done ;;
+  table)
+    table ;;
+  diff)
+    base=${1:?diff: name the base commit (or a diff file)}
+    mkdir -p "$OUT"
+    if [[ -f $base ]]; then
+      cp "$base" "$OUT/diff.patch"
+    else
+      git diff "$base" -- src/core src/journal >"$OUT/diff.patch"
     fi
-    mapfile -t filters < <(exact_names "$missed")
-    mutate "$part" "$part-after" "${filters[@]}"
-  done ;;
-table)
-  table ;;
-diff)
-  base=${1:?diff: name the base commit (or a diff file)}
-  mkdir -p "$OUT"
-  if [[ -f $base ]]; then
-    cp "$base" "$OUT/diff.patch"
-  else
-    git diff "$base" -- src/core src/journal >"$OUT/diff.patch"
-  fi
-  if [[ ! -s $OUT/diff.patch ]]; then
-    echo "no change to src/core or src/journal since $base" >&2
-    exit 0
-  fi
-  refresh_copy
-  # One run over both parts, with the test binaries of both (their -f filters dropped).
-  args="$(part_args core | sed 's/ -f [^ ]*//; s/--minimum-test-timeout [0-9]*//')
-    $(part_args journal | sed 's/ -f [^ ]*//; s/--minimum-test-timeout [0-9]*//; s/-p overlaysnap//')"
-  rm -rf "$OUT/diff"
-  mkdir -p "$OUT/diff"
-  status=0
-  # shellcheck disable=SC2086
-  (cd "$SRC" && eval env -u CARGO_TARGET_DIR nice -n 19 cargo mutants --in-place --no-shuffle \
-    --in-diff "'$OUT/diff.patch'" -f "'src/core/**'" -f "'src/journal/**'" \
-    --minimum-test-timeout 90 $args -o "'$OUT/diff'") || status=$?
-  # 0: every mutant caught; 3: some only timed out (detected); 2: some missed; anything
-  # else (4: the tests fail unmutated) is a failure of its own.
-  case $status in
-  0 | 2 | 3) ;;
-  *) exit "$status" ;;
+    if [[ ! -s $OUT/diff.patch ]]; then
+      echo "no change to src/core or src/journal since $base" >&2
+      exit 0
+    fi
+    refresh_copy
+    # One run over both parts, with the test binaries of both (their -f filters dropped).
+    args="$(part_args core | sed 's/ -f [^ ]*//; s/--minimum-test-timeout [0-9]*//')
+      $(part_args journal | sed 's/ -f [^ ]*//; s/--minimum-test-timeout [0-9]*//; s/-p overlaysnap//')"
+    rm -rf "$OUT/diff"
+    mkdir -p "$OUT/diff"
+    status=0
+    # shellcheck disable=SC2086
+    (cd "$SRC" && eval env -u CARGO_TARGET_DIR nice -n 19 cargo mutants --in-place --no-shuffle \
+      --in-diff "'$OUT/diff.patch'" -f "'src/core/**'" -f "'src/journal/**'" \
+      --minimum-test-timeout 90 $args -o "'$OUT/diff'") || status=$?
+    # 0: every mutant caught; 3: some only timed out (detected); 2: some missed; anything
+    # else (4: the tests fail unmutated) is a failure of its own.
+    case $status in
+    0 | 2 | 3) ;;
+    *) exit "$status" ;;
+    esac
+    # A missed mutant fails unless docs/mutants.md explains it: scripts/mutants-accepted.txt
+    # lists those as "file: description", the mutant's name without its line and column.
+    missed=$(sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /' "$OUT/diff/mutants.out/missed.txt" |
+      grep -vxF -f <(grep -v '^#' "$REPO/scripts/mutants-accepted.txt") || true)
+    if [[ -n $missed ]]; then
+      echo "mutants on the changed lines that no test catches:" >&2
+      echo "$missed" >&2
+      exit 2
+    fi ;;
+  *)
+    sed -n '2,20p' "$0" >&2
+    exit 2 ;;
   esac
-  # A missed mutant fails unless docs/mutants.md explains it: scripts/mutants-accepted.txt
-  # lists those as "file: description", the mutant's name without its line and column.
-  missed=$(sed -E 's/^([^:]+):[0-9]+:[0-9]+: /\1: /' "$OUT/diff/mutants.out/missed.txt" |
-    grep -vxF -f <(grep -v '^#' "$REPO/scripts/mutants-accepted.txt") || true)
-  if [[ -n $missed ]]; then
-    echo "mutants on the changed lines that no test catches:" >&2
-    echo "$missed" >&2
-    exit 2
-  fi ;;
-*)
-  sed -n '2,20p' "$0" >&2
-  exit 2 ;;
-esac
+}
+
+main "$@"
+exit
