@@ -349,3 +349,24 @@ fn usage_skips_what_vanished_while_it_walked_and_fails_on_other_errors() {
         assert_eq!(errno(&err), libc_eio(), "{call}: {err}");
     }
 }
+
+/// `make_durable` is a syncfs: after it, a power loss keeps the layer as it was.
+#[test]
+fn a_durable_layer_survives_a_power_loss() {
+    let (sim, layout) = sim_layout();
+    install(&layout, 1);
+    let file = layout.fs_path(1).join("file");
+    let handle = sim.create_file(&file).unwrap();
+    handle.write_at(0, b"layer data").unwrap();
+    drop(handle);
+    assert!(
+        sim.crash().symlink_metadata(&file).is_err(),
+        "nothing was synced yet"
+    );
+    layout.make_durable(1).unwrap();
+    let after = sim.crash();
+    assert_eq!(after.read_file(&file).unwrap(), b"layer data");
+    let syncfs = nth_call(&sim, "syncfs", |l| l.make_durable(1));
+    sim.inject(sim.calls() + syncfs, Fault::Errno(libc_eio()));
+    assert_eq!(errno(&layout.make_durable(1).unwrap_err()), libc_eio());
+}
