@@ -5,8 +5,8 @@
 #
 #   scripts/mutants.sh list [PART...]   how many mutants each part has (no build)
 #   scripts/mutants.sh run [PART...]    the "before" run of each part (every part if none named)
-#   scripts/mutants.sh after PART...    re-runs the mutants a part's "before" run missed, with
-#                                       the tests as they are now
+#   scripts/mutants.sh after PART...    re-runs the mutants a part's "before" run missed or
+#                                       timed out on, with the tests as they are now
 #   scripts/mutants.sh table            rewrites the table in docs/mutants.md from the output
 #                                       directories that exist (runs nothing)
 #   scripts/mutants.sh diff BASE        the mutants of src/core and src/journal on the lines
@@ -108,7 +108,7 @@ mutate() {
     true # cargo mutants exits non-zero when a mutant is missed; the table says which.
 }
 
-# Regexes matching exactly the mutants of $1 (a missed.txt), for -F.
+# Regexes matching exactly the mutants named in $1 (one per line), for -F.
 exact_names() {
   sed -e 's/[][\\.^$*+?(){}|]/\\&/g' -e 's/^/-F^/' -e 's/$/$/' "$1"
 }
@@ -180,12 +180,14 @@ main() {
     [[ $# -gt 0 ]] || { echo "after: name the parts" >&2; exit 2; }
     refresh_copy
     for part in "$@"; do
-      missed=$OUT/$part/mutants.out/missed.txt
-      if [[ ! -s $missed ]]; then
+      # The mutants missed, and those that timed out (a hung test may fail now instead).
+      survivors=$OUT/$part-survivors.txt
+      cat "$OUT/$part/mutants.out/missed.txt" "$OUT/$part/mutants.out/timeout.txt" >"$survivors"
+      if [[ ! -s $survivors ]]; then
         echo "$part: nothing missed" >&2
         continue
       fi
-      mapfile -t filters < <(exact_names "$missed")
+      mapfile -t filters < <(exact_names "$survivors")
       mutate "$part" "$part-after" "${filters[@]}"
     done ;;
   table)
