@@ -14,27 +14,6 @@ fn open(sim: &SimFs, options: Options) -> Snapshotter {
     Snapshotter::open_with_fs(Arc::new(sim.clone()), "/root", options).expect("open")
 }
 
-/// The numbers, counted from the last call before `op` starts, of the calls named `name`
-/// that `op` makes on a snapshotter opened on a copy of the disk (after its own opening).
-fn calls_named(sim: &SimFs, name: &str, op: impl FnOnce(&Snapshotter)) -> Vec<u64> {
-    let copy = sim.restart();
-    let snapshotter = open(&copy, Options::default());
-    copy.record_trace();
-    let start = copy.calls();
-    op(&snapshotter);
-    let numbers: Vec<u64> = copy
-        .trace()
-        .iter()
-        .filter_map(|line| {
-            let mut words = line.split(' ');
-            let n: u64 = words.next()?.parse().ok()?;
-            (words.next()? == name).then_some(n - start)
-        })
-        .collect();
-    assert!(!numbers.is_empty(), "no {name} in {:?}", copy.trace());
-    numbers
-}
-
 /// The raw OS error of an I/O error, or a panic naming what it got.
 fn errno(err: &Error) -> i32 {
     match err {
@@ -129,4 +108,92 @@ fn the_journals_bytes_skip_what_vanished_and_fail_on_other_errors() {
         sim.inject(sim.calls() + at, Fault::Errno(EIO));
         assert_eq!(errno(&snapshotter.status().unwrap_err()), EIO);
     }
+}
+
+/// A snapshotter at `/root` of a fresh simulated disk holding a committed `base` and an
+/// Active `a` on it.
+fn with_base() -> (SimFs, Snapshotter) {
+    let sim = SimFs::new();
+    let snapshotter = open(&sim, Options::default());
+    snapshotter.prepare("b", None, Labels::new()).unwrap();
+    snapshotter.commit("base", "b", Labels::new()).unwrap();
+    snapshotter
+        .prepare("a", Some("base"), Labels::new())
+        .unwrap();
+    (sim, snapshotter)
+}
+
+/// Slow work that fails while nothing changed under it fails with its own error, not as a
+/// snapshot "removed and created again" (`recheck` finds what it relied on in place).
+#[test]
+fn slow_work_that_fails_with_nothing_changed_reports_its_own_error() {
+    // Prepare reads the owner of its parent's layer.
+    let (sim, snapshotter) = with_base();
+    let prepare = |s: &Snapshotter| {
+        s.prepare("c", Some("base"), Labels::new()).unwrap();
+    };
+    let stat = calls_named(&sim, "metadata", prepare)[0];
+    sim.inject(sim.calls() + stat, Fault::Errno(EIO));
+    let err = snapshotter
+        .prepare("c", Some("base"), Labels::new())
+        .unwrap_err();
+    assert_eq!(errno(&err), EIO, "{err}");
+
+    // Commit measures the layer and syncs the file system.
+    let (sim, snapshotter) = with_base();
+    let commit = |s: &Snapshotter| s.commit("top", "a", Labels::new()).unwrap();
+    let sync = calls_named(&sim, "syncfs", commit)[0];
+    sim.inject(sim.calls() + sync, Fault::Errno(EIO));
+    let err = snapshotter.commit("top", "a", Labels::new()).unwrap_err();
+    assert_eq!(errno(&err), EIO, "{err}");
+
+    // Usage measures an Active layer.
+    let (sim, snapshotter) = with_base();
+    let usage = |s: &Snapshotter| {
+        s.usage("a").unwrap();
+    };
+    let listing = calls_named(&sim, "read_dir", usage)[0];
+    sim.inject(sim.calls() + listing, Fault::Errno(EIO));
+    let err = snapshotter.usage("a").unwrap_err();
+    assert_eq!(errno(&err), EIO, "{err}");
+}
+
+/// The numbers, counted from the last call before `op` starts, of the calls named `name`
+/// that `op` makes on a snapshotter opened on a copy of the disk (after its own opening).
+fn calls_named(sim: &SimFs, name: &str, op: impl FnOnce(&Snapshotter)) -> Vec<u64> {
+    let copy = sim.restart();
+    let snapshotter = open(&copy, Options::default());
+    copy.record_trace();
+    let start = copy.calls();
+    op(&snapshotter);
+    let numbers: Vec<u64> = copy
+        .trace()
+        .iter()
+        .filter_map(|line| {
+            let mut words = line.split(' ');
+            let n: u64 = words.next()?.parse().ok()?;
+            (words.next()? == name).then_some(n - start)
+        })
+        .collect();
+    assert!(!numbers.is_empty(), "no {name} in {:?}", copy.trace());
+    numbers
+}
+
+#[test]
+fn inspect_reports_a_closed_root_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let snapshotter = Snapshotter::open(&root, Options::default()).unwrap();
+        snapshotter.prepare("a", None, Labels::new()).unwrap();
+        snapshotter.commit("base", "a", Labels::new()).unwrap();
+    }
+    let report = Snapshotter::inspect(&root).unwrap();
+    assert_eq!(
+        (report.snapshots, report.records_replayed),
+        (1, 2),
+        "{report:?}"
+    );
+    let err = Snapshotter::inspect(dir.path().join("missing")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 }
