@@ -197,3 +197,18 @@ fn inspect_reports_a_closed_root_and_refuses_a_missing_one() {
     let err = Snapshotter::inspect(dir.path().join("missing")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+/// The directory of a removed snapshot, left for Cleanup (asynchronous remove), is an
+/// orphan in the live check's report until Cleanup deletes it.
+#[test]
+fn the_directory_of_a_removed_snapshot_is_an_orphan_until_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshotter = Snapshotter::open(dir.path(), Options::default()).unwrap();
+    snapshotter.prepare("a", None, Labels::new()).unwrap();
+    snapshotter.prepare("b", None, Labels::new()).unwrap();
+    snapshotter.remove("a").unwrap();
+    let report = snapshotter.check().unwrap();
+    assert_eq!((report.snapshots, report.orphans), (1, 1), "{report:?}");
+    assert_eq!(snapshotter.cleanup().unwrap(), 1);
+    assert_eq!(snapshotter.check().unwrap().orphans, 0);
+}
