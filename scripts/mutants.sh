@@ -127,7 +127,8 @@ table() {
     [[ -f $before ]] || continue
     [[ -f $after ]] || after=/dev/null
     # "after": the before run's outcomes, each replaced by the re-run's when it has one.
-    jq -r --arg part "$part" --slurpfile re <(if [[ -s $after ]]; then cat "$after"; else echo '{"outcomes":[]}'; fi) '
+    # mutants.json lists every mutant of the run, outcomes.json those tested so far.
+    jq -r --arg part "$part" --slurpfile all "${before%outcomes.json}mutants.json" --slurpfile re <(if [[ -s $after ]]; then cat "$after"; else echo '{"outcomes":[]}'; fi) '
       def mutants: [.outcomes[] | select(.scenario | type == "object" and has("Mutant"))];
       def counts($run): {
           run: $run,
@@ -142,10 +143,13 @@ table() {
           + (if $viable == 0 then "-" else
                (($c.caught * 1000 / $viable | round) / 10 | tostring) + " %" end) + " |";
       mutants as $before
+      | (if ($before | length) < ($all[0] | length)
+         then " (stopped: \($before | length) of \($all[0] | length) tested)" else "" end) as $partial
       | ($re[0] | mutants | map({key: .scenario.Mutant.name, value: .summary}) | from_entries) as $new
-      | row($before | counts("before")),
+      | row($before | counts("before" + $partial)),
         (if ($new | length) > 0 then
-           row($before | map(.summary = ($new[.scenario.Mutant.name] // .summary)) | counts("after"))
+           row($before | map(.summary = ($new[.scenario.Mutant.name] // .summary))
+             | counts("after" + $partial))
          else empty end)
     ' "$before" >>"$rows"
   done
