@@ -96,6 +96,15 @@ fn garbage_listed_earlier_never_includes_a_later_snapshot() {
     assert!(layout.fs_path(2).join("new").exists());
 }
 
+/// Sets its flag when dropped, on unwinding too.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Prepare (fill a temp dir, then install it and make its id live) races Cleanup, which
 /// lists, then reads the live ids under the lock that orders installs, as the snapshotter
 /// does, and deletes outside it. No directory of an operation in flight or of a live id is ever lost.
@@ -106,6 +115,9 @@ fn cleanup_racing_prepare_never_takes_a_directory_in_flight() {
     let live: Mutex<BTreeSet<u64>> = Mutex::default();
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
+        // Stops the cleaner however this thread leaves the scope: a failed assertion
+        // below must fail the test, not leave it waiting for the cleaner forever.
+        let _stop = StopOnDrop(&done);
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 let garbage = layout
@@ -122,7 +134,6 @@ fn cleanup_racing_prepare_never_takes_a_directory_in_flight() {
             temp.install(id).unwrap();
             live.insert(id);
         }
-        done.store(true, Ordering::Relaxed);
     });
     for id in 1..=100 {
         let content = fs::read_to_string(layout.fs_path(id).join("file")).unwrap();
