@@ -49,7 +49,9 @@ fn published_answers_usage_mounts_view_and_walk_with_the_snapshotters_answers() 
     assert!(!mounts.is_empty());
     assert_eq!(mounts, snapshotter.mounts("base-key").unwrap());
 
-    published.commit("base", "base-key", Labels::new()).unwrap();
+    published
+        .commit("base", "base-key", None, Labels::new())
+        .unwrap();
     let view = published.view("v", Some("base"), Labels::new()).unwrap();
     assert!(!view.is_empty());
     assert_eq!(view, snapshotter.mounts("v").unwrap());
