@@ -2,6 +2,9 @@
 //! names the behaviour it pins; the layouts run on the simulated disk (`SimFs`) where a
 //! fault must hit one chosen call, and on the real disk otherwise.
 
+#[path = "support/trace.rs"]
+mod trace;
+
 use overlaysnap::core::{Kind, MountPlan};
 use overlaysnap::fs::{Fault, FileSystem, OverlayFeatures, SimFs};
 use overlaysnap::layout::{overlay_options, Layout};
@@ -29,17 +32,7 @@ fn calls_named(
     copy.record_trace();
     let start = copy.calls();
     op(&layout).expect("the operation on the copy");
-    let numbers: Vec<u64> = copy
-        .trace()
-        .iter()
-        .filter_map(|line| {
-            let mut words = line.split(' ');
-            let n: u64 = words.next()?.parse().ok()?;
-            (words.next()? == name).then_some(n - start)
-        })
-        .collect();
-    assert!(!numbers.is_empty(), "no {name} in {:?}", copy.trace());
-    numbers
+    trace::calls_named(&copy, name, start)
 }
 
 /// The first of [`calls_named`].

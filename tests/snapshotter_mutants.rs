@@ -3,6 +3,9 @@
 //! the journal's bytes when files vanish or cannot be read. Faults hit one chosen call of
 //! the simulated disk, found by running the same operation on a copy and reading its trace.
 
+#[path = "support/trace.rs"]
+mod trace;
+
 use overlaysnap::core::Labels;
 use overlaysnap::fs::{Fault, FileSystem, SimFs};
 use overlaysnap::{Error, ErrorKind, Options, Snapshotter};
@@ -166,17 +169,7 @@ fn calls_named(sim: &SimFs, name: &str, op: impl FnOnce(&Snapshotter)) -> Vec<u6
     copy.record_trace();
     let start = copy.calls();
     op(&snapshotter);
-    let numbers: Vec<u64> = copy
-        .trace()
-        .iter()
-        .filter_map(|line| {
-            let mut words = line.split(' ');
-            let n: u64 = words.next()?.parse().ok()?;
-            (words.next()? == name).then_some(n - start)
-        })
-        .collect();
-    assert!(!numbers.is_empty(), "no {name} in {:?}", copy.trace());
-    numbers
+    trace::calls_named(&copy, name, start)
 }
 
 #[test]
