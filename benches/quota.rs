@@ -3,7 +3,7 @@
 //! walk and by the qgroup; and Prepare with quotas on (a subvolume and a qgroup limit)
 //! against quotas off (a plain directory), on the same file system, measured in pairs:
 //! every timed Prepare of one kind is followed by an untimed one of the other, so that
-//! both see the same file-system state and noise.
+//! both see the same file-system state and noise; then both timed, pair by pair.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use overlaysnap::core::MAX_SIZE_LABEL;
@@ -138,6 +138,62 @@ fn prepare_pairs(c: &mut Criterion) {
         });
     }
     g.finish();
+    paired_differences("quota_on", &on, &off, prepare);
+}
+
+/// Both Prepares of each pair timed, in alternating order (so that neither always runs
+/// second), for `PAIRS` pairs; prints the median of each, and the median of the per-pair
+/// difference with its 95% confidence interval (the order statistics `n/2 ± 0.98 √n` of
+/// the sorted differences, distribution-free). Criterion's figures above time one side
+/// per pair; this one compares within each pair.
+fn paired_differences(
+    name: &str,
+    with: &Snapshotter,
+    without: &Snapshotter,
+    prepare: impl Fn(&Snapshotter),
+) {
+    const PAIRS: usize = 3000;
+    let time = |s: &Snapshotter| {
+        let start = Instant::now();
+        prepare(s);
+        start.elapsed().as_secs_f64() * 1e6
+    };
+    let (mut a, mut b, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..PAIRS {
+        let (x, y) = if i % 2 == 0 {
+            let x = time(with);
+            (x, time(without))
+        } else {
+            let y = time(without);
+            (time(with), y)
+        };
+        a.push(x);
+        b.push(y);
+        diff.push(x - y);
+    }
+    for v in [&mut a, &mut b, &mut diff] {
+        v.sort_by(f64::total_cmp);
+    }
+    let n = PAIRS as f64;
+    let half = 0.98 * n.sqrt();
+    let (lo, hi) = ((n / 2.0 - half) as usize, (n / 2.0 + half) as usize);
+    let median = |v: &[f64]| v[v.len() / 2];
+    let tail = |v: &[f64]| (v[v.len() * 9 / 10], v[v.len() * 99 / 100]);
+    println!(
+        "prepare_pairs/{name} paired with quota_off over {PAIRS} pairs: median {:.0} µs vs \
+         {:.0} µs; median difference {:+.0} µs, 95% CI [{:+.0}, {:+.0}] ({:+.1}% of \
+         quota_off); p90/p99 {:.0}/{:.0} µs vs {:.0}/{:.0} µs",
+        median(&a),
+        median(&b),
+        median(&diff),
+        diff[lo],
+        diff[hi],
+        100.0 * median(&diff) / median(&b),
+        tail(&a).0,
+        tail(&a).1,
+        tail(&b).0,
+        tail(&b).1,
+    );
 }
 
 criterion_group!(benches, usage, prepare_pairs);

@@ -235,8 +235,8 @@ impl FileSystem for SlowSync {
     fn quota_mode(&self, root: &Path) -> io::Result<QuotaMode> {
         self.0.quota_mode(root)
     }
-    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
-        self.0.create_quota_dir(path, mode)
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode, limit: Option<u64>) -> io::Result<()> {
+        self.0.create_quota_dir(path, mode, limit)
     }
     fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {
         self.0.assign_project(dir, id)

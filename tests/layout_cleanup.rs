@@ -48,7 +48,7 @@ fn keeps_live_ids_and_temp_dirs_in_flight_and_removes_the_rest() {
     assert_eq!(removed, expected);
 
     assert!(
-        in_flight.fs_path().is_dir(),
+        in_flight.fs_path().unwrap().is_dir(),
         "the directory in flight stays"
     );
     assert!(layout.fs_path(1).join("a").exists());
@@ -128,8 +128,11 @@ fn cleanup_racing_prepare_never_takes_a_directory_in_flight() {
         });
         for id in 1..=100 {
             let temp = layout.prepare_dir(Kind::Active, None).unwrap();
-            fs::write(temp.fs_path().join("file"), id.to_string()).unwrap();
-            assert!(temp.path().join("work").is_dir(), "temp dir {id} intact");
+            fs::write(temp.fs_path().unwrap().join("file"), id.to_string()).unwrap();
+            assert!(
+                temp.path().unwrap().join("work").is_dir(),
+                "temp dir {id} intact"
+            );
             let mut live = live.lock();
             temp.install(id).unwrap();
             live.insert(id);

@@ -60,13 +60,24 @@ fn prepare_creates_fs_and_work_with_exact_modes() {
     umask(old);
     let (active, view) = (active.unwrap(), view.unwrap());
 
-    let name = active.path().file_name().unwrap().to_string_lossy();
+    let name = active
+        .path()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
     assert!(name.starts_with(TEMP_PREFIX), "{name}");
-    assert_eq!(active.path().parent().unwrap(), layout.snapshots_dir());
-    assert_eq!(mode(&active.fs_path()), 0o755);
-    assert_eq!(mode(&active.path().join("work")), 0o711);
-    assert_eq!(mode(&view.fs_path()), 0o755);
-    assert!(!view.path().join("work").exists(), "views have no work dir");
+    assert_eq!(
+        active.path().unwrap().parent().unwrap(),
+        layout.snapshots_dir()
+    );
+    assert_eq!(mode(&active.fs_path().unwrap()), 0o755);
+    assert_eq!(mode(&active.path().unwrap().join("work")), 0o711);
+    assert_eq!(mode(&view.fs_path().unwrap()), 0o755);
+    assert!(
+        !view.path().unwrap().join("work").exists(),
+        "views have no work dir"
+    );
 
     active.install(1).unwrap();
     view.install(2).unwrap();
@@ -81,7 +92,7 @@ fn a_dropped_temp_dir_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let layout = layout(dir.path());
     let temp = layout.prepare_dir(Kind::Active, None).unwrap();
-    let path = temp.path().to_path_buf();
+    let path = temp.path().unwrap().to_path_buf();
     assert!(path.join("fs").is_dir());
     drop(temp);
     assert!(!path.exists());
@@ -94,7 +105,7 @@ fn install_over_an_existing_snapshot_fails_and_deletes_the_temp_dir() {
     let layout = layout(dir.path());
     layer(&layout, 1, &[("kept", "yes")]);
     let temp = layout.prepare_dir(Kind::Active, None).unwrap();
-    let path = temp.path().to_path_buf();
+    let path = temp.path().unwrap().to_path_buf();
     assert_eq!(temp.install(1).unwrap_err().kind(), ErrorKind::Io);
     assert!(!path.exists());
     assert!(layout.fs_path(1).join("kept").exists());

@@ -312,7 +312,7 @@ fn a_temp_dir_name_taken_by_a_leftover_is_replaced_and_other_errors_fail() {
         Fault::Errno(nix::errno::Errno::EEXIST as i32),
     );
     let temp = layout.prepare_dir(Kind::Active, None).unwrap();
-    assert!(sim.symlink_metadata(&temp.fs_path()).is_ok());
+    assert!(sim.symlink_metadata(&temp.fs_path().unwrap()).is_ok());
     drop(temp);
 
     sim.inject(sim.calls() + create, Fault::Errno(libc_eio()));

@@ -152,6 +152,11 @@ fn default_size_limits_snapshots_without_the_label() {
     let s = Snapshotter::open(btrfs.path().join("root"), options).unwrap();
     s.prepare("d", None, Labels::new()).unwrap();
     s.prepare("l", None, sized("12MiB")).unwrap();
+    // Enforced at once: the subvolume is created with its limit in one call.
+    let (_, err) = fill(&upper(&s, "d").join("big"));
+    assert_over_limit(&err, QuotaMode::Btrfs, "default_size");
+    // Read back, as usage, from the last committed transaction.
+    nix::unistd::syncfs(fs::File::open(btrfs.path()).unwrap()).unwrap();
     let dir = |key: &str| upper(&s, key).parent().unwrap().to_path_buf();
     let limit = |key: &str| {
         RealFs
@@ -166,8 +171,6 @@ fn default_size_limits_snapshots_without_the_label() {
         Some(12 << 20),
         "the label wins over default_size"
     );
-    let (_, err) = fill(&upper(&s, "d").join("big"));
-    assert_over_limit(&err, QuotaMode::Btrfs, "default_size");
 }
 
 #[test]
@@ -212,7 +215,10 @@ fn a_root_that_lost_its_quotas_is_refused_by_name() {
         return;
     };
     let root = btrfs.path().join("root");
-    drop(Snapshotter::open(&root, options()).unwrap());
+    let s = Snapshotter::open(&root, options()).unwrap();
+    s.prepare("a", None, sized("8MiB")).unwrap();
+    let dir = upper(&s, "a").parent().unwrap().to_path_buf();
+    drop(s);
     assert_eq!(fs::read_to_string(root.join("quota")).unwrap(), "btrfs\n");
     assert_eq!(Snapshotter::inspect(&root).unwrap().quota, QuotaMode::Btrfs);
     run(
@@ -237,8 +243,17 @@ fn a_root_that_lost_its_quotas_is_refused_by_name() {
         quota: QuotaChoice::Off,
         ..options()
     };
+    // Its subvolumes are still deleted, with no qgroup to remove: opening deletes the one of
+    // an id never issued (a crash's), and failed (ENOTCONN from the qgroup's removal,
+    // quotas being disabled) until that was taken as done.
+    RealFs
+        .create_quota_dir(&root.join("snapshots/2"), QuotaMode::Btrfs, None)
+        .unwrap();
     let s = Snapshotter::open(&root, off).unwrap();
     assert_eq!(s.quota_mode(), QuotaMode::Walk);
+    assert_eq!(s.open_report().unissued, vec![2]);
+    s.remove("a").unwrap();
+    assert!(!dir.exists());
     drop(s);
     run(
         "btrfs",
@@ -291,7 +306,7 @@ fn recovery_deletes_unrecorded_subvolumes_and_recreates_missing_ones() {
     // crash) and a temporary one (a crash while building).
     for name in ["2", "new-1-0-0"] {
         RealFs
-            .create_quota_dir(&snapshots.join(name), QuotaMode::Btrfs)
+            .create_quota_dir(&snapshots.join(name), QuotaMode::Btrfs, None)
             .unwrap();
     }
     // Recorded, missing on disk: the Active's subvolume is gone.

@@ -41,7 +41,8 @@ fn a_disk_without_quotas_reports_the_walk_and_refuses_quota_calls() {
 #[test]
 fn a_subvolume_is_durable_as_a_new_directory_and_its_limit_goes_with_it() {
     let fs = disk(QuotaMode::Btrfs);
-    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs).unwrap();
+    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs, None)
+        .unwrap();
     fs.set_quota_limit(p("/d/s"), QuotaUnit::Subvolume, Some(8192))
         .unwrap();
     // No transaction commit at creation: a power loss before the parent is synced takes
@@ -69,7 +70,8 @@ fn a_subvolume_is_durable_as_a_new_directory_and_its_limit_goes_with_it() {
 #[test]
 fn a_subvolume_counts_its_files_refuses_a_write_past_its_limit_and_keeps_its_files() {
     let fs = disk(QuotaMode::Btrfs);
-    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs).unwrap();
+    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs, None)
+        .unwrap();
     fs.create_dir(p("/d/s/fs")).unwrap();
     let file = fs.create_file(p("/d/s/fs/f")).unwrap();
     file.write_at(0, &[1; 5000]).unwrap();
@@ -97,7 +99,8 @@ fn a_subvolume_counts_its_files_refuses_a_write_past_its_limit_and_keeps_its_fil
 #[test]
 fn a_destroyed_subvolume_comes_back_with_its_limit_until_the_removal_is_durable() {
     let fs = disk(QuotaMode::Btrfs);
-    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs).unwrap();
+    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs, None)
+        .unwrap();
     fs.set_quota_limit(p("/d/s"), QuotaUnit::Subvolume, Some(4096))
         .unwrap();
     fs.syncfs(p("/")).unwrap();

@@ -139,9 +139,10 @@ pub trait FileSystem: Send + Sync + Debug {
     /// [`QuotaMode`]).
     fn quota_mode(&self, root: &Path) -> io::Result<QuotaMode>;
     /// Creates the directory `path` (default mode) as an accounting unit of `mode`: a
-    /// btrfs subvolume for [`QuotaMode::Btrfs`], a plain directory otherwise.
-    /// [`FileSystem::remove_dir_all`] deletes either.
-    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()>;
+    /// btrfs subvolume for [`QuotaMode::Btrfs`], its qgroup limited to `limit` bytes in
+    /// the same call; a plain directory otherwise (`limit` ignored: a project's limit is
+    /// [`FileSystem::set_quota_limit`]'s). [`FileSystem::remove_dir_all`] deletes either.
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode, limit: Option<u64>) -> io::Result<()>;
     /// Gives the directory `dir` the project `id` with the inherit flag, so that what is
     /// created below it joins the project (`FS_IOC_FSSETXATTR`).
     fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()>;

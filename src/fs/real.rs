@@ -169,8 +169,8 @@ impl FileSystem for RealFs {
         quota::probe(root)
     }
 
-    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
-        quota::create_dir(path, mode)
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode, limit: Option<u64>) -> io::Result<()> {
+        quota::create_dir(path, mode, limit)
     }
 
     fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {

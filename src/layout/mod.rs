@@ -20,7 +20,9 @@
 //!
 //! Invariants kept by this module:
 //! - A `<id>` directory appears complete or not at all: it is filled under a `new-*` name
-//!   and renamed into place ([`TempDir::install`]), and leaves by being renamed to `rm-*`
+//!   and renamed into place ([`TempDir::install`]); in the btrfs quota mode it is made in
+//!   place under the writer lock, before its id is issued, and deleted if that fails (a
+//!   crash that keeps it half-made is repaired at open: reconcile.rs), and leaves by being renamed to `rm-*`
 //!   before its content is deleted ([`Layout::remove_dir`]). A crash can leave `new-*` and
 //!   `rm-*` directories, which Cleanup removes, but never a half-built or half-deleted `<id>`.
 //! - Every `new-*` or `rm-*` name that an operation of this process is using is registered

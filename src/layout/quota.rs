@@ -7,9 +7,10 @@
 //!   synced temporary file); a root whose file says a quota mode that its file system no
 //!   longer offers is refused (FailedPrecondition naming the change), never measured
 //!   wrongly.
-//! - **Units.** Only Active snapshots get one, built before their directory is installed:
-//!   btrfs makes the `new-*` directory a subvolume (so `fs` and `work`, which overlayfs
-//!   renames between, share it) and sets its qgroup's limit there; project quotas give the
+//! - **Units.** Only Active snapshots get one, built when their directory is installed:
+//!   with btrfs `<id>` is created in place as a subvolume (so `fs` and `work`, which
+//!   overlayfs renames between, share it) and its qgroup limited (temp.rs); project quotas
+//!   give the
 //!   directory, `fs` and `work` the project [`Layout::project_of`]`(id)` and set its limit at
 //!   install, under the writer lock, since the id is known only then. A directory that is
 //!   not its snapshot's unit (made before quotas were on) is measured by the walk.

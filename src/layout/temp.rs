@@ -1,12 +1,15 @@
-//! Creating a snapshot directory: a `new-*` directory is filled, then renamed to `<id>`;
-//! with btrfs quotas, an Active snapshot's `<id>` is instead created in place as a
-//! subvolume at install, and `new-*` deleted.
+//! Creating a snapshot directory. Without quotas and with project quotas, a `new-*`
+//! directory is filled (its project given), then renamed to `<id>`. With btrfs quotas
+//! nothing is staged: install makes `<id>` in place, an Active snapshot's as a subvolume.
 //!
-//! Why not rename a subvolume: btrfs marks the running transaction "full commit" when a
-//! subvolume is renamed (`btrfs_rename`), so the next fsync on the file system, the
+//! Why not stage and rename with btrfs: btrfs marks the running transaction "full commit"
+//! when a subvolume is renamed (`btrfs_rename`), so the next fsync on the file system, the
 //! journal's for this very Prepare, commits the whole transaction instead of writing its
 //! log tree: +1.8 ms per Prepare on a loop btrfs (docs/bench.md). Creating a subvolume
-//! under its final name does not.
+//! under its final name does not; and a staged plain directory, made and deleted only to
+//! show a failure before the id is issued, cost three `mkdir`s and three `rmdir`s per
+//! Prepare for nothing: a failure at install is refused just as well (no record is
+//! written, and the half-made `<id>` is deleted).
 
 use super::dirs::Owner;
 use super::in_flight::Claim;
@@ -14,28 +17,39 @@ use super::quota::assign_project;
 use super::{Layout, TEMP_PREFIX};
 use crate::core::Kind;
 use crate::error::{Error, Result};
-use crate::fs::{FileSystem, QuotaMode, QuotaUnit};
+use crate::fs::{FileSystem, QuotaMode};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A snapshot directory under construction, `ROOT/snapshots/new-*`, with `fs` (and `work`
-/// for Active) inside. [`TempDir::install`] renames it to `<id>`; dropping it uninstalled
-/// deletes it.
+/// A snapshot directory under construction: `ROOT/snapshots/new-*` with `fs` (and `work`
+/// for Active) inside, or in the btrfs quota mode nothing yet. [`TempDir::install`] makes
+/// it `<id>`; dropping it uninstalled deletes what was staged.
 #[must_use = "a TempDir is deleted when dropped; call install to keep it"]
 #[derive(Debug)]
 pub struct TempDir {
-    /// `ROOT/snapshots/new-*`.
-    path: PathBuf,
+    /// The staged `new-*` directory. Invariant: `Some` until installed, except in the
+    /// btrfs quota mode, where it is always `None`.
+    staged: Option<Staged>,
     /// `ROOT/snapshots`.
     snapshots: PathBuf,
     /// The file system it lives on.
     fs: Arc<dyn FileSystem>,
-    /// Keeps the name in the in-flight set while the directory exists under it.
-    /// Invariant: `Some` until installed.
-    claim: Option<Claim>,
-    /// What install makes of it besides the rename, in a quota mode.
+    /// What install makes of it, in a quota mode.
     unit: Unit,
+    /// What the snapshot is.
+    kind: Kind,
+    /// The owner of its `fs`, if not the process's.
+    owner: Option<Owner>,
+}
+
+/// A staged directory, `ROOT/snapshots/new-*`.
+#[derive(Debug)]
+struct Staged {
+    /// Its path.
+    path: PathBuf,
+    /// Keeps the name in the in-flight set while the directory exists under it.
+    _claim: Claim,
 }
 
 /// The quota unit [`TempDir::install`] makes of an Active snapshot's directory.
@@ -51,12 +65,8 @@ enum Unit {
         /// The limit in bytes.
         limit: Option<u64>,
     },
-    /// btrfs: `<id>` created as a subvolume holding `fs` (owned by `owner`) and `work`, its
-    /// qgroup limited to `limit`; `new-*` (filled alike, so that a failure shows before
-    /// the id is issued) is then deleted.
+    /// btrfs: `<id>` a subvolume holding `fs` and `work`, its qgroup limited to `limit`.
     Subvolume {
-        /// The owner of `fs`.
-        owner: Option<Owner>,
         /// The qgroup limit in bytes.
         limit: Option<u64>,
     },
@@ -65,7 +75,8 @@ enum Unit {
 impl Layout {
     /// Creates `ROOT/snapshots/new-*` with `fs` (0755) and, for Active, `work` (0711), the
     /// modes set exactly whatever the umask. `fs` is chowned to `owner` when given
-    /// (containerd: the owner of the parent's `fs`, see [`Layout::fs_owner`]).
+    /// (containerd: the owner of the parent's `fs`, see [`Layout::fs_owner`]). In the
+    /// btrfs quota mode nothing is made until [`TempDir::install`].
     ///
     /// Committed snapshots are never created directly: InvalidArgument.
     pub fn prepare_dir(&self, kind: Kind, owner: Option<Owner>) -> Result<TempDir> {
@@ -74,7 +85,7 @@ impl Layout {
 
     /// [`Layout::prepare_dir`], the directory of an Active snapshot made its quota unit
     /// with the hard limit `limit` in a quota mode (see quota.rs) at [`TempDir::install`]:
-    /// btrfs creates `<id>` as a subvolume and limits its qgroup, project quotas give the
+    /// with btrfs `<id>` is a subvolume whose qgroup is limited, project quotas give the
     /// directory its project. Without quotas, or for a View, `limit` is ignored.
     pub fn prepare_dir_with_limit(
         &self,
@@ -87,11 +98,34 @@ impl Layout {
                 "cannot create the directory of a committed snapshot; commit an active one".into(),
             ));
         }
-        let (path, claim) = loop {
+        let mut dir = TempDir {
+            staged: None,
+            snapshots: self.snapshots.clone(),
+            fs: Arc::clone(&self.fs),
+            unit: match (kind, self.quota) {
+                (Kind::Active, QuotaMode::Btrfs) => Unit::Subvolume { limit },
+                (Kind::Active, mode) if mode.uses_projects() => match self.project_base {
+                    Some(base) => Unit::Project { base, limit },
+                    None => Unit::Plain,
+                },
+                _ => Unit::Plain,
+            },
+            kind,
+            owner,
+        };
+        if self.quota == QuotaMode::Btrfs {
+            return Ok(dir);
+        }
+        let staged = loop {
             let claim = self.in_flight.claim(TEMP_PREFIX);
             let path = self.snapshots.join(claim.name());
             match self.fs.create_dir(&path) {
-                Ok(()) => break (path, claim),
+                Ok(()) => {
+                    break Staged {
+                        path,
+                        _claim: claim,
+                    }
+                }
                 // A leftover of an earlier process holds the name: pick another.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
@@ -102,21 +136,9 @@ impl Layout {
                 }
             }
         };
-        let dir = TempDir {
-            path,
-            snapshots: self.snapshots.clone(),
-            fs: Arc::clone(&self.fs),
-            claim: Some(claim),
-            unit: match (kind, self.quota) {
-                (Kind::Active, QuotaMode::Btrfs) => Unit::Subvolume { owner, limit },
-                (Kind::Active, mode) if mode.uses_projects() => match self.project_base {
-                    Some(base) => Unit::Project { base, limit },
-                    None => Unit::Plain,
-                },
-                _ => Unit::Plain,
-            },
-        };
-        fill(&*self.fs, &dir.path, kind, owner)?;
+        let path = staged.path.clone();
+        dir.staged = Some(staged);
+        fill(&*self.fs, &path, kind, owner)?;
         Ok(dir)
     }
 }
@@ -154,88 +176,91 @@ fn set_mode(fs: &dyn FileSystem, path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot chmod {:o} {}", mode, path.display()), e))
 }
 
-/// Creates the subvolume `target` as the unit of an Active snapshot: filled as
-/// [`fill`] does, its qgroup limited to `limit`. On failure it is destroyed again.
-fn create_subvolume(
-    fs: &dyn FileSystem,
-    target: &Path,
-    owner: Option<Owner>,
-    limit: Option<u64>,
-) -> Result<()> {
-    fs.create_quota_dir(target, QuotaMode::Btrfs)
-        .map_err(|e| Error::io(format!("cannot create subvolume {}", target.display()), e))?;
-    let filled = fill(fs, target, Kind::Active, owner).and_then(|()| match limit {
-        Some(bytes) => fs
-            .set_quota_limit(target, QuotaUnit::Subvolume, Some(bytes))
-            .map_err(|e| {
-                Error::io(
-                    format!("cannot limit {} to {bytes} bytes", target.display()),
-                    e,
-                )
-            }),
-        None => Ok(()),
-    });
-    if filled.is_err() {
-        if let Err(e) = fs.remove_dir_all(target) {
-            tracing::warn!(path = %target.display(), error = %e,
-                "failed to destroy a half-made subvolume; the next open deletes it");
-        }
-    }
-    filled
-}
-
 impl TempDir {
-    /// The temporary directory, `ROOT/snapshots/new-*`.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The staged directory, `ROOT/snapshots/new-*`; `None` in the btrfs quota mode.
+    pub fn path(&self) -> Option<&Path> {
+        self.staged.as_ref().map(|s| s.path.as_path())
     }
 
-    /// Its `fs` directory.
-    pub fn fs_path(&self) -> PathBuf {
-        self.path.join("fs")
+    /// The staged directory's `fs`; `None` in the btrfs quota mode.
+    pub fn fs_path(&self) -> Option<PathBuf> {
+        self.path().map(|p| p.join("fs"))
     }
 
-    /// Renames the directory to `ROOT/snapshots/<id>`, in a project-quota mode after giving
-    /// it the project of `id` and its limit. Fails (and the directory is deleted) if a
-    /// non-empty `<id>` already exists, or the project cannot be given. With btrfs quotas,
-    /// an Active snapshot's `<id>` is created as a subvolume instead (see the module's
-    /// notes), failing if `<id>` exists, and the temporary directory is deleted.
+    /// Makes the directory `ROOT/snapshots/<id>`. Staged, it is renamed there, in a
+    /// project-quota mode after being given the project of `id` and its limit; this fails
+    /// (and the directory is deleted) if a non-empty `<id>` already exists, or the project
+    /// cannot be given. In the btrfs quota mode `<id>` is made in place (an Active
+    /// snapshot's as a subvolume, its qgroup limited), failing if it exists; on failure
+    /// what was made is deleted.
     ///
-    /// Neither is fsynced: a crash may lose it, and the directory then is garbage for
+    /// Nothing is fsynced: a crash may lose it, and the directory then is garbage for
     /// Cleanup (or, recorded, re-created at open), exactly as if the crash came before it.
     /// Make the layer durable with [`Layout::make_durable`] before it is committed.
     pub fn install(mut self, id: u64) -> Result<()> {
         let target = self.snapshots.join(id.to_string());
-        match self.unit {
-            Unit::Plain => {}
-            Unit::Project { base, limit } => {
-                assign_project(&*self.fs, &self.path, base, id, limit)?
-            }
-            Unit::Subvolume { owner, limit } => {
-                // Dropped with its claim, `new-*` is deleted.
-                return create_subvolume(&*self.fs, &target, owner, limit);
-            }
+        let Some(staged) = &self.staged else {
+            return self.make_in_place(&target);
+        };
+        if let Unit::Project { base, limit } = self.unit {
+            assign_project(&*self.fs, &staged.path, base, id, limit)?;
         }
-        self.fs.rename(&self.path, &target).map_err(|e| {
+        self.fs.rename(&staged.path, &target).map_err(|e| {
             Error::io(
                 format!(
                     "failed to rename {} to {}",
-                    self.path.display(),
+                    staged.path.display(),
                     target.display()
                 ),
                 e,
             )
         })?;
-        self.claim = None;
+        // Gone from its name: the claim goes with it.
+        self.staged = None;
         Ok(())
+    }
+
+    /// The btrfs quota mode's install of `<id>` at `target` (see [`TempDir::install`]).
+    fn make_in_place(&self, target: &Path) -> Result<()> {
+        let fs = &*self.fs;
+        let limit = match self.unit {
+            Unit::Subvolume { limit } => limit,
+            _ => None,
+        };
+        let made = match self.kind {
+            // Limited in the same call: one ioctl, one transaction join.
+            Kind::Active => fs
+                .create_quota_dir(target, QuotaMode::Btrfs, limit)
+                .map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot create subvolume {} limited to {limit:?} bytes",
+                            target.display()
+                        ),
+                        e,
+                    )
+                }),
+            _ => fs
+                .create_dir(target)
+                .map_err(|e| Error::io(format!("cannot create {}", target.display()), e)),
+        };
+        made?;
+        let filled = fill(fs, target, self.kind, self.owner);
+        if filled.is_err() {
+            if let Err(e) = fs.remove_dir_all(target) {
+                tracing::warn!(path = %target.display(), error = %e,
+                    "failed to delete a half-made snapshot directory; the next open deletes it");
+            }
+        }
+        filled
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if self.claim.is_some() {
-            if let Err(e) = self.fs.remove_dir_all(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %e,
+        if let Some(staged) = &self.staged {
+            if let Err(e) = self.fs.remove_dir_all(&staged.path) {
+                tracing::warn!(path = %staged.path.display(), error = %e,
                     "failed to remove temp snapshot directory; Cleanup will retry");
             }
         }

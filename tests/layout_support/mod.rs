@@ -43,7 +43,7 @@ pub fn plan(id: u64, kind: Kind, parents: &[u64]) -> MountPlan {
 pub fn layer(layout: &Layout, id: u64, files: &[(&str, &str)]) {
     let dir = layout.prepare_dir(Kind::Active, None).expect("prepare dir");
     for (path, content) in files {
-        let path = dir.fs_path().join(path);
+        let path = dir.fs_path().unwrap().join(path);
         fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs::write(path, content).expect("write");
     }

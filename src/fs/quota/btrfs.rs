@@ -1,7 +1,8 @@
 //! btrfs qgroups through ioctls (no `btrfs` process): a snapshot directory is a subvolume,
 //! its level-0 qgroup `0/<subvolume id>` holds its usage and limit.
 //!
-//! - create: `BTRFS_IOC_SUBVOL_CREATE` on the parent directory;
+//! - create: `BTRFS_IOC_SUBVOL_CREATE` on the parent directory, or with a limit
+//!   `BTRFS_IOC_SUBVOL_CREATE_V2` with a qgroup inherit that sets it (one call);
 //! - delete: `BTRFS_IOC_SNAP_DESTROY` on the parent directory (unlinks the subvolume at
 //!   once; the cleaner thread frees its extents later), then the qgroup is removed
 //!   (`BTRFS_IOC_QGROUP_CREATE` with `create = 0`) where the kernel did not already;
@@ -39,6 +40,10 @@ const LIMIT_KEY: u32 = 244;
 const STATUS_ON: u64 = 1;
 /// `BTRFS_QGROUP_LIMIT_MAX_RFER`.
 const LIMIT_MAX_RFER: u64 = 1;
+/// `BTRFS_SUBVOL_QGROUP_INHERIT`: `VolArgsV2` carries a `QgroupInherit`.
+const SUBVOL_QGROUP_INHERIT: u64 = 1 << 2;
+/// `BTRFS_QGROUP_INHERIT_SET_LIMITS`: the new qgroup takes the inherit's limit.
+const INHERIT_SET_LIMITS: u64 = 1;
 /// The kernel's `CLEAR_VALUE`: a limit of this value removes the limit.
 const CLEAR_LIMIT: u64 = u64::MAX;
 
@@ -47,6 +52,35 @@ const CLEAR_LIMIT: u64 = u64::MAX;
 struct VolArgs {
     fd: i64,
     name: [u8; 4088],
+}
+
+/// `struct btrfs_ioctl_vol_args_v2`, with the qgroup inherit in its first union.
+#[repr(C)]
+struct VolArgsV2 {
+    fd: i64,
+    transid: u64,
+    flags: u64,
+    /// The inherit's size in bytes.
+    size: u64,
+    /// `struct btrfs_qgroup_inherit *`.
+    qgroup_inherit: *const QgroupInherit,
+    unused: [u64; 2],
+    name: [u8; 4040],
+}
+
+/// `struct btrfs_qgroup_inherit` without qgroups to inherit from, with its limit
+/// (`struct btrfs_qgroup_limit`) inline.
+#[repr(C)]
+struct QgroupInherit {
+    flags: u64,
+    num_qgroups: u64,
+    num_ref_copies: u64,
+    num_excl_copies: u64,
+    lim_flags: u64,
+    max_rfer: u64,
+    max_excl: u64,
+    rsv_rfer: u64,
+    rsv_excl: u64,
 }
 
 /// `struct btrfs_ioctl_ino_lookup_args`.
@@ -101,6 +135,7 @@ struct SearchArgs {
 }
 
 const SUBVOL_CREATE: u64 = io_write::<VolArgs>(MAGIC, 14);
+const SUBVOL_CREATE_V2: u64 = io_write::<VolArgsV2>(MAGIC, 24);
 const SNAP_DESTROY: u64 = io_write::<VolArgs>(MAGIC, 15);
 const TREE_SEARCH: u64 = io_read_write::<SearchArgs>(MAGIC, 17);
 const INO_LOOKUP: u64 = io_read_write::<InoLookupArgs>(MAGIC, 18);
@@ -124,10 +159,42 @@ fn parent_and_name(path: &Path) -> io::Result<(std::fs::File, Box<VolArgs>)> {
     Ok((open_dir(parent)?, args))
 }
 
-/// Creates the subvolume `path` (mode 0755, like `mkdir`).
-pub(super) fn create_subvolume(path: &Path) -> io::Result<()> {
+/// Creates the subvolume `path` (mode 0755, like `mkdir`), its qgroup limited to `limit`
+/// bytes of referenced data in the same call.
+pub(super) fn create_subvolume(path: &Path, limit: Option<u64>) -> io::Result<()> {
     let (parent, mut args) = parent_and_name(path)?;
-    ioctl(&parent, SUBVOL_CREATE, &mut *args)
+    let Some(max_rfer) = limit else {
+        return ioctl(&parent, SUBVOL_CREATE, &mut *args);
+    };
+    let inherit = QgroupInherit {
+        flags: INHERIT_SET_LIMITS,
+        num_qgroups: 0,
+        num_ref_copies: 0,
+        num_excl_copies: 0,
+        lim_flags: LIMIT_MAX_RFER,
+        max_rfer,
+        max_excl: 0,
+        rsv_rfer: 0,
+        rsv_excl: 0,
+    };
+    let mut v2 = Box::new(VolArgsV2 {
+        fd: 0,
+        transid: 0,
+        flags: SUBVOL_QGROUP_INHERIT,
+        size: std::mem::size_of::<QgroupInherit>() as u64,
+        qgroup_inherit: &inherit,
+        unused: [0; 2],
+        name: [0; 4040],
+    });
+    let name = &args.name[..args.name.iter().position(|&b| b == 0).unwrap_or(0)];
+    if name.len() >= v2.name.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "subvolume name",
+        ));
+    }
+    v2.name[..name.len()].copy_from_slice(name);
+    ioctl(&parent, SUBVOL_CREATE_V2, &mut *v2)
 }
 
 /// Whether `path` (not followed if a link) is the root directory of a subvolume.
@@ -155,9 +222,18 @@ pub(super) fn destroy_subvolume(path: &Path) -> io::Result<()> {
     match ioctl(&parent, QGROUP_CREATE, &mut remove) {
         // ENOENT: already gone; EBUSY: it still accounts extents the cleaner has not
         // freed yet, and the kernel removes it when the subvolume is fully dropped
-        // (or `btrfs qgroup clear-stale` does on kernels that keep it).
+        // (or `btrfs qgroup clear-stale` does on kernels that keep it); ENOTCONN: quotas
+        // are disabled, so there are no qgroups (a root opened with quotas off after
+        // they were turned off deletes its subvolumes).
         Ok(()) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBUSY)) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::EBUSY | libc::ENOTCONN)
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -279,6 +355,8 @@ mod tests {
     fn request_numbers_are_those_of_the_uapi_header() {
         // From linux/btrfs.h as printed by a C program on x86_64.
         assert_eq!(SUBVOL_CREATE, 0x5000_940e);
+        assert_eq!(SUBVOL_CREATE_V2, 0x5000_9418);
+        assert_eq!(std::mem::size_of::<VolArgsV2>(), 4096);
         assert_eq!(SNAP_DESTROY, 0x5000_940f);
         assert_eq!(TREE_SEARCH, 0xd000_9411);
         assert_eq!(INO_LOOKUP, 0xd000_9412);

@@ -123,11 +123,12 @@ pub(super) fn probe(root: &Path) -> io::Result<QuotaMode> {
     Ok(mode)
 }
 
-/// Creates the directory `path` as a unit of `mode`: a subvolume for btrfs, a plain
-/// directory otherwise (a project is given with [`assign_project`]).
-pub(super) fn create_dir(path: &Path, mode: QuotaMode) -> io::Result<()> {
+/// Creates the directory `path` as a unit of `mode`: a subvolume for btrfs, its qgroup
+/// limited to `limit`; a plain directory otherwise (a project and its limit are given with
+/// [`assign_project`] and [`set_limit`]).
+pub(super) fn create_dir(path: &Path, mode: QuotaMode, limit: Option<u64>) -> io::Result<()> {
     match mode {
-        QuotaMode::Btrfs => btrfs::create_subvolume(path),
+        QuotaMode::Btrfs => btrfs::create_subvolume(path, limit),
         _ => std::fs::create_dir(path),
     }
 }

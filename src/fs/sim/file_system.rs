@@ -268,9 +268,9 @@ impl FileSystem for SimFs {
         Ok(self.disk.lock().quotas.mode)
     }
 
-    fn create_quota_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
+    fn create_quota_dir(&self, path: &Path, mode: QuotaMode, limit: Option<u64>) -> io::Result<()> {
         self.with_quota_mode(path)?;
-        self.create_unit_dir(path, mode)
+        self.create_unit_dir(path, mode, limit)
     }
 
     fn assign_project(&self, dir: &Path, id: u32) -> io::Result<()> {

@@ -64,8 +64,14 @@ impl SimFs {
         self.disk.lock().quotas.limits()
     }
 
-    /// `create_quota_dir`: a subvolume in the btrfs-like mode, else a plain directory.
-    pub(super) fn create_unit_dir(&self, path: &Path, mode: QuotaMode) -> io::Result<()> {
+    /// `create_quota_dir`: a subvolume in the btrfs-like mode, limited to `limit` (a limit
+    /// like any other: durable at the next commit), else a plain directory.
+    pub(super) fn create_unit_dir(
+        &self,
+        path: &Path,
+        mode: QuotaMode,
+        limit: Option<u64>,
+    ) -> io::Result<()> {
         let mut disk = self.disk.lock();
         disk.call("create_quota_dir", path)?;
         if mode != QuotaMode::Btrfs {
@@ -83,6 +89,9 @@ impl SimFs {
         let inode = disk.inodes.get_mut(&ino).expect("just created");
         inode.now.unit = Some(ino);
         inode.durable.unit = Some(ino);
+        if let Some(bytes) = limit {
+            disk.quotas.now.insert(ino, bytes);
+        }
         Ok(())
     }
 
