@@ -65,7 +65,8 @@ part_args() {
     tests=(rpc admin differences service_mutants)
     dir=daemon/tests ;;
   core)
-    echo -p overlaysnap -f "'src/core/**'" --minimum-test-timeout 60
+    # --lib: the core's own unit tests (size.rs, labels.rs, …).
+    echo -p overlaysnap -f "'src/core/**'" --minimum-test-timeout 60 -C --lib
     tests=(core_cases core_model filter idmap_labels core_mutants) ;;
   journal)
     echo -p overlaysnap -f "'src/journal/**'" --minimum-test-timeout 90

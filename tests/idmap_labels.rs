@@ -37,6 +37,7 @@ const BAD: &[&str] = &[
     "0:4294967290:10",               // runs past 4294967294 on the host
     "0:100000:65536,1:200000:1",     // overlap in the container
     "0:100000:65536,70000:100001:1", // overlap on the host
+    "1:100000:2,2:200000:1",         // overlap in the container, from a nonzero start
 ];
 
 /// Well-formed values, with the ranges they hold.

@@ -86,11 +86,23 @@ mod tests {
         assert_eq!(parse_size("s", "0").unwrap(), 0);
         assert_eq!(parse_size("s", "4096").unwrap(), 4096);
         assert_eq!(parse_size("s", "10GiB").unwrap(), 10 << 30);
-        assert_eq!(parse_size("s", "10G").unwrap(), 10 << 30);
-        assert_eq!(parse_size("s", "8M").unwrap(), 8 << 20);
-        assert_eq!(parse_size("s", "3KB").unwrap(), 3000);
-        assert_eq!(parse_size("s", "2TB").unwrap(), 2_000_000_000_000);
-        assert_eq!(parse_size("s", "12B").unwrap(), 12);
+        for (text, bytes) in [
+            ("3B", 3),
+            ("3K", 3 * 1024),
+            ("3KiB", 3 * 1024),
+            ("3KB", 3_000),
+            ("3M", 3 * 1024 * 1024),
+            ("3MiB", 3 * 1024 * 1024),
+            ("3MB", 3_000_000),
+            ("3G", 3 * 1024 * 1024 * 1024),
+            ("3GiB", 3 * 1024 * 1024 * 1024),
+            ("3GB", 3_000_000_000),
+            ("3T", 3 * 1024 * 1024 * 1024 * 1024),
+            ("3TiB", 3 * 1024 * 1024 * 1024 * 1024),
+            ("3TB", 3_000_000_000_000),
+        ] {
+            assert_eq!(parse_size("s", text).unwrap(), bytes, "{text}");
+        }
         assert_eq!(
             parse_size("s", &i64::MAX.to_string()).unwrap(),
             i64::MAX as u64
