@@ -69,9 +69,10 @@ part_args() {
     echo -p overlaysnap -f "'src/core/**'" --minimum-test-timeout 60 -C --lib
     tests=(core_cases core_model filter idmap_labels core_mutants) ;;
   journal)
-    echo -p overlaysnap -f "'src/journal/**'" --minimum-test-timeout 90
+    # --lib: the journal's own unit tests (backend.rs, store.rs, …).
+    echo -p overlaysnap -f "'src/journal/**'" --minimum-test-timeout 90 -C --lib
     tests=(journal_codec journal_format journal_crash journal_replay journal_group
-      journal_lock journal_observer journal_mutants) ;;
+      journal_lock journal_observer journal_versions journal_mutants) ;;
   *)
     echo "unknown part $1 (parts: ${PARTS[*]})" >&2
     return 1 ;;
@@ -104,9 +105,13 @@ mutate() {
   args=$(part_args "$part")
   mkdir -p "$OUT/$dir"
   echo "== $part -> $OUT/$dir" >&2
+  # The journal's crash suite draws 96 sequences a run (24 s of its 30); 16 per mutant
+  # (PROPTEST_CASES, read by tests/journal_support) keep each mutant near 10 s.
+  local cases=${PROPTEST_CASES:-}
+  [[ $part != journal || -n $cases ]] || cases=16
   # shellcheck disable=SC2086 # part_args' words are meant to split; globs are quoted there.
   (cd "$SRC" && eval env -u CARGO_TARGET_DIR CARGO_PROFILE_DEV_DEBUG=line-tables-only \
-    nice -n 19 cargo mutants --in-place --no-shuffle -o "'$OUT/$dir'" '"$@"' $args) ||
+    ${cases:+PROPTEST_CASES=$cases} nice -n 19 cargo mutants --in-place --no-shuffle -o "'$OUT/$dir'" '"$@"' $args) ||
     true # cargo mutants exits non-zero when a mutant is missed; the table says which.
 }
 

@@ -62,6 +62,18 @@ fn committed(id: u64, key: &str, name: &str, l: Labels) -> Record {
     }
 }
 
+fn rebased(id: u64, key: &str, name: &str, parent: &str) -> Record {
+    Record::Rebased {
+        id,
+        key: key.into(),
+        name: name.into(),
+        parent: parent.into(),
+        labels: Labels::new(),
+        usage: Usage::default(),
+        at: T1,
+    }
+}
+
 fn removed(id: u64, key: &str) -> Record {
     Record::Removed {
         id,
@@ -162,6 +174,9 @@ fn oversized() -> Labels {
     committed(2, "a2", "n", labels(&[("gone", "")])),
     ErrorKind::FailedPrecondition
 )]
+#[case::rebased_onto_itself(rebased(4, "a3", "n", "a3"), ErrorKind::FailedPrecondition)]
+#[case::rebased_onto_an_active(rebased(4, "a3", "n", "a2"), ErrorKind::FailedPrecondition)]
+#[case::rebased_onto_a_view(rebased(4, "a3", "n", "v1"), ErrorKind::FailedPrecondition)]
 #[case::removed_missing(removed(4, "nope"), ErrorKind::FailedPrecondition)]
 #[case::removed_wrong_id(removed(9, "a3"), ErrorKind::FailedPrecondition)]
 #[case::removed_with_children(removed(1, "c1"), ErrorKind::FailedPrecondition)]
@@ -185,6 +200,7 @@ fn admit_refuses_each_record_that_does_not_fit(
 #[case::created_with_the_next_id(created(5, Kind::Active, "n", None, Labels::new()), 6)]
 #[case::created_above_the_next_id(created(7, Kind::View, "n", Some("c1"), Labels::new()), 8)]
 #[case::committed(committed(2, "a2", "n", labels(&[("x", "1")])), 5)]
+#[case::rebased(rebased(4, "a3", "n", "c1"), 5)]
 #[case::removed_leaf(removed(4, "a3"), 5)]
 #[case::removed_view(removed(3, "v1"), 5)]
 #[case::updated_committed(updated(1, "c1", labels(&[("x", "1")])), 5)]
@@ -234,12 +250,18 @@ fn accessors_report_the_live_state(state: State) {
     assert_eq!(state.children("c1").collect::<Vec<_>>(), ["a2", "v1"]);
     assert_eq!(state.children("a3").count(), 0);
     assert_eq!(state.next_id(), 5);
+    let counts = state.kind_counts();
+    assert_eq!((counts.view, counts.active, counts.committed), (1, 2, 1));
+    for (kind, n) in [(Kind::View, 1), (Kind::Active, 2), (Kind::Committed, 1)] {
+        assert_eq!(counts.get(kind), n, "{kind}");
+    }
 
     let empty = State::new();
     assert!(empty.is_empty());
     assert_eq!(empty.len(), 0);
     assert!(empty.id_map().is_empty());
     assert_eq!(empty.next_id(), 1);
+    assert_eq!(empty.kind_counts().get(Kind::Active), 0);
 }
 
 // Stat returns the snapshot's own Info: kind, name, parent, labels and both times.

@@ -6,8 +6,8 @@
 mod trace;
 
 use overlaysnap::core::{Kind, MountPlan};
-use overlaysnap::fs::{Fault, FileSystem, OverlayFeatures, SimFs};
-use overlaysnap::layout::{overlay_options, Layout};
+use overlaysnap::fs::{Fault, FileSystem, OverlayFeatures, QuotaMode, SimFs};
+use overlaysnap::layout::{overlay_options, Layout, QuotaChoice};
 use overlaysnap::{Error, ErrorKind};
 use std::path::Path;
 use std::sync::Arc;
@@ -362,4 +362,55 @@ fn a_durable_layer_survives_a_power_loss() {
     let syncfs = nth_call(&sim, "syncfs", |l| l.make_durable(1));
     sim.inject(sim.calls() + syncfs, Fault::Errno(libc_eio()));
     assert_eq!(errno(&layout.make_durable(1).unwrap_err()), libc_eio());
+}
+
+/// In the btrfs quota mode nothing is staged: install makes `<id>` in place (a subvolume
+/// with its limit for Active, a plain directory for View), and a failure while filling it
+/// deletes it, so that the id, issued again by the next Prepare, finds no `<id>`.
+#[test]
+fn btrfs_install_in_place_deletes_what_a_failure_left() {
+    let btrfs_layout = |sim: &SimFs| {
+        let mut layout = Layout::open_on(Arc::new(sim.clone()), "/root", &[]).expect("open");
+        let mode = layout
+            .enable_quotas(QuotaChoice::Auto, None)
+            .expect("quotas");
+        assert_eq!(mode, QuotaMode::Btrfs);
+        layout
+    };
+    for kind in [Kind::Active, Kind::View] {
+        let sim = SimFs::with_quotas(QuotaMode::Btrfs);
+        let layout = btrfs_layout(&sim);
+        let limit = Some(1 << 20);
+        let staged = layout.prepare_dir_with_limit(kind, None, limit).unwrap();
+        assert_eq!(staged.path(), None, "{kind}: nothing staged");
+        assert_eq!(layout.list_entries().unwrap(), [], "{kind}");
+        // The last create_dir of install is inside the filling (`work`, or a View's `fs`).
+        let copy = sim.restart();
+        let probe = btrfs_layout(&copy);
+        let temp = probe.prepare_dir_with_limit(kind, None, limit).unwrap();
+        copy.record_trace();
+        let start = copy.calls();
+        temp.install(5).unwrap();
+        let fill = *trace::calls_named(&copy, "create_dir", start)
+            .last()
+            .unwrap();
+        sim.inject(sim.calls() + fill, Fault::Errno(libc_eio()));
+        let err = staged.install(5).unwrap_err();
+        assert_eq!(errno(&err), libc_eio(), "{kind}: {err}");
+        assert_eq!(
+            layout.list_entries().unwrap(),
+            [],
+            "{kind}: the half-made <id> went"
+        );
+        layout
+            .prepare_dir_with_limit(kind, None, limit)
+            .unwrap()
+            .install(5)
+            .unwrap();
+        let usage = layout.quota_usage(5).unwrap();
+        match kind {
+            Kind::Active => assert_eq!(usage.map(|u| u.limit), Some(limit), "a limited unit"),
+            _ => assert_eq!(usage, None, "a View is no unit"),
+        }
+    }
 }

@@ -75,3 +75,28 @@ pub(super) fn unquote(token: &str) -> std::result::Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unquote;
+
+    /// Each quote character is an escape only inside its own quotes (the scanner refuses
+    /// the others first; this holds without it).
+    #[test]
+    fn a_quote_escapes_only_inside_its_own_quotes() {
+        for (quote, other) in [('"', '\''), ('\'', '"'), ('/', '|'), ('|', '/')] {
+            let own = format!("{quote}a\\{quote}b{quote}");
+            assert_eq!(
+                unquote(&own).unwrap(),
+                format!("a{quote}b").into_bytes(),
+                "{own}"
+            );
+            let foreign = format!("{quote}a\\{other}b{quote}");
+            assert_eq!(
+                unquote(&foreign),
+                Err("quote syntax error".to_owned()),
+                "{foreign}"
+            );
+        }
+    }
+}
