@@ -51,8 +51,10 @@ part_args() {
     tests=(layout_cleanup layout_dirs layout_durable layout_mount_real layout_mounts
       layout_probe layout_usage layout_mutants idmap_labels) ;;
   sim)
+    # The simulated disk is a test rig: the suites that run on it are its tests.
     echo -p overlaysnap -f "'src/fs/sim/**'" --minimum-test-timeout 60
-    tests=(sim_fs snapshotter_faults sim_mutants) ;;
+    tests=(sim_fs sim_fs_quota snapshotter_faults journal_crash layout_mutants
+      snapshotter_mutants journal_mutants sim_mutants) ;;
   snapshotter)
     echo -p overlaysnap -f "'src/snapshotter/**'" --minimum-test-timeout 90
     tests=(snapshotter_suite live_check idmap_labels snapshotter_faults service
@@ -105,10 +107,11 @@ mutate() {
   args=$(part_args "$part")
   mkdir -p "$OUT/$dir"
   echo "== $part -> $OUT/$dir" >&2
-  # The journal's crash suite draws 96 sequences a run (24 s of its 30); 16 per mutant
-  # (PROPTEST_CASES, read by tests/journal_support) keep each mutant near 10 s.
+  # The journal's crash suite (run by the journal and sim parts) draws 96 sequences a run
+  # (24 s of the journal part's 30); 16 per mutant (PROPTEST_CASES, read by
+  # tests/journal_support) keep each mutant near 10 s.
   local cases=${PROPTEST_CASES:-}
-  [[ $part != journal || -n $cases ]] || cases=16
+  [[ ! $part =~ ^(journal|sim)$ || -n $cases ]] || cases=16
   # shellcheck disable=SC2086 # part_args' words are meant to split; globs are quoted there.
   (cd "$SRC" && eval env -u CARGO_TARGET_DIR CARGO_PROFILE_DEV_DEBUG=line-tables-only \
     ${cases:+PROPTEST_CASES=$cases} nice -n 19 cargo mutants --in-place --no-shuffle -o "'$OUT/$dir'" '"$@"' $args) ||
