@@ -275,9 +275,12 @@ subvolume_of() {
     echo "${upper#"$MNT"/}"
 }
 subvolumes() { btrfs subvolume list "$MNT" | awk '{ print $NF }'; }
-# The qgroup limit (max_rfer, bytes) of the subvolume at path $1 (relative to $MNT).
+# The qgroup limit (max_rfer, bytes) of the subvolume at path $1 (relative to $MNT). The
+# limit, set in the subvolume's creation call, is enforced at once but stored in the quota
+# tree at the transaction's commit: sync first.
 qgroup_limit() {
     local id
+    btrfs filesystem sync "$MNT" >/dev/null
     id=$(btrfs subvolume show "$MNT/$1" | awk '$1 == "Subvolume" && $2 == "ID:" { print $3 }')
     btrfs qgroup show -re --raw "$MNT" | awk -v q="0/$id" '$1 == q { print $4 }'
 }
