@@ -60,6 +60,8 @@ pub(crate) struct Group<W> {
     gather: Condvar,
     /// Locked only by the holder of the I/O role, so never contended.
     io: Mutex<W>,
+    /// The longest a leader gathers: [`GATHER_MAX`], except in this module's tests.
+    gather_max: Duration,
 }
 
 struct Queue {
@@ -96,6 +98,11 @@ impl Queue {
 impl<W> Group<W> {
     /// A group whose I/O side is `io`.
     pub fn new(io: W) -> Group<W> {
+        Group::gathering_at_most(io, GATHER_MAX)
+    }
+
+    /// A group whose leaders gather for at most `gather_max`.
+    fn gathering_at_most(io: W, gather_max: Duration) -> Group<W> {
         Group {
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
@@ -112,6 +119,7 @@ impl<W> Group<W> {
             released: Beacon::default(),
             gather: Condvar::new(),
             io: Mutex::new(io),
+            gather_max,
         }
     }
 
@@ -162,7 +170,7 @@ impl<W> Group<W> {
         // Lead: gather the writers of the previous flush, then everything pending goes out
         // in one write and one sync, which covers `ticket` (submitted before this).
         q.busy = true;
-        let deadline = Instant::now() + GATHER_MAX;
+        let deadline = Instant::now() + self.gather_max;
         let mut waits = 0;
         while q.submissions - q.durable_submissions < q.last_batch && waits < q.last_batch {
             let now = Instant::now();
@@ -273,5 +281,60 @@ impl<W> Group<W> {
         q.busy = false;
         drop(q);
         self.released.advance();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Polls `done` every millisecond for at most 10 s and fails the test with `what` when
+    /// it never holds. A watchdog for a wait that should end at once, not a measure of speed.
+    fn until(what: &str, done: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < end, "after 10 s, still not: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The gather, without its clock: leaders here may wait 30 s, so what ends each wait is
+    /// the count of submissions, and a wait that misses it fails the watchdog.
+    #[test]
+    fn a_leader_gathers_as_many_submissions_as_the_last_flush_covered() {
+        let group = Group::gathering_at_most(Vec::new(), Duration::from_secs(30));
+        // Each flush records how many records it covered.
+        let flush = |flushes: &mut Vec<u64>, _: &[u8], records: u64| {
+            flushes.push(records);
+            Ok(())
+        };
+        // A lone writer does not gather (no flush covered anyone before).
+        let mut ticket = group.submit(b"a", 1).unwrap();
+        group.wait(ticket, flush).unwrap();
+        // The leader of three pending submissions, after a flush of one, does not wait;
+        // the next leader then expects three.
+        for _ in 0..3 {
+            ticket = group.submit(b"b", 1).unwrap();
+        }
+        group.wait(ticket, flush).unwrap();
+        std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                let ticket = group.submit(b"c", 1)?;
+                group.wait(ticket, flush)
+            });
+            until("the leader gathers", || group.queue.lock().gathering);
+            group.submit(b"d", 1).unwrap();
+            let last = group.submit(b"e", 1).unwrap();
+            until("the leader flushed the three submissions", || {
+                group.durable.load(Ordering::Acquire) >= last.0
+            });
+            leader.join().unwrap().unwrap();
+        });
+        assert_eq!(
+            *group.io.lock(),
+            vec![1, 3, 3],
+            "records covered by each flush"
+        );
     }
 }
