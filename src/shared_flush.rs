@@ -93,7 +93,7 @@ mod tests {
     use std::time::Duration;
 
     /// Runs a flush on another thread that stays running until the returned sender
-    /// sends; returns once it runs.
+    /// sends; returns once it runs, and fails the test if it has not after 10 s.
     fn running_flush(shared: &Arc<SharedFlush>, flushes: &Arc<AtomicUsize>) -> mpsc::Sender<()> {
         let (release, released) = mpsc::channel::<()>();
         let (started, has_started) = mpsc::channel();
@@ -108,22 +108,33 @@ mod tests {
                 })
                 .unwrap();
         });
-        has_started.recv().unwrap();
+        has_started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a lone call runs its flush");
         release
     }
 
     #[test]
     fn calls_one_after_another_flush_each_time() {
-        let shared = SharedFlush::default();
-        let mut flushes = 0;
-        for _ in 0..3 {
-            shared
-                .run(|| {
-                    flushes += 1;
-                    Ok(())
-                })
-                .unwrap();
-        }
+        // On a thread of their own, so that a call waiting for a flush that nobody runs
+        // fails the test (after 10 s) instead of hanging it.
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let shared = SharedFlush::default();
+            let mut flushes = 0;
+            for _ in 0..3 {
+                shared
+                    .run(|| {
+                        flushes += 1;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            done.send(flushes).unwrap();
+        });
+        let flushes = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("three lone calls return");
         assert_eq!(flushes, 3);
     }
 
