@@ -139,7 +139,7 @@ fn random_op(rng: &mut Rng) -> Op {
 
 /// What an operation answered, comparable across file systems: the error as its raw
 /// errno (or its kind when it has none), or what it read, relative to the base.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Ok(String),
     Err(Result<i32, io::ErrorKind>),
@@ -415,4 +415,149 @@ fn an_errno_fault_fails_with_that_errno_and_no_effect() {
     // Each fault fires once.
     file.sync_data().unwrap();
     assert_eq!(contents(&fs.crash(), "/d/f"), Ok(b"abc".to_vec()));
+}
+
+// Resolution and probes, next to the host's answers where the host has them.
+
+/// Runs `steps` on a fresh temporary directory of the host and on a fresh simulated disk
+/// (under `/base`), asserts that they answer the same, and returns the answers.
+fn on_both(steps: impl Fn(&dyn FileSystem, &Path) -> Vec<Outcome>) -> Vec<Outcome> {
+    let host = tempfile::tempdir().expect("a temporary directory");
+    let real_base = host.path().canonicalize().expect("canonical tempdir");
+    let sim = SimFs::new();
+    sim.create_dir(Path::new("/base"))
+        .expect("the simulated base");
+    let answers = steps(&sim, Path::new("/base"));
+    assert_eq!(
+        answers,
+        steps(&RealFs, &real_base),
+        "SimFs (left) and the host (right) differ"
+    );
+    answers
+}
+
+/// A name that lives as long as the test binary, for [`Op`]'s paths.
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+#[test]
+fn dot_dot_and_chains_of_forty_links_resolve_as_on_the_host() {
+    const ELOOP: i32 = 40;
+    let answers = on_both(|fs, base| {
+        let mut ops = vec![
+            Op::CreateDirAll("a/b", 0o755),
+            Op::CreateDir("c"),
+            Op::Metadata("a/b/../../c"),
+            Op::Metadata("a/../c"),
+            Op::Write("a/b/../f", 0, b"x".to_vec(), None),
+            Op::ReadFile("a/f"),
+            Op::Canonicalize("a/b/.."),
+            // A chain of 40 links to a file resolves, one of 41 is a loop (ELOOP).
+            Op::Symlink("a/f", "l0"),
+        ];
+        for i in 1..=40 {
+            ops.push(Op::Symlink(
+                leak(format!("l{}", i - 1)),
+                leak(format!("l{i}")),
+            ));
+        }
+        ops.extend([Op::ReadFile("l39"), Op::ReadFile("l40")]);
+        // Creating through a chain of 40 links to a missing name creates it.
+        ops.push(Op::Symlink("g", "m0"));
+        for i in 1..=40 {
+            ops.push(Op::Symlink(
+                leak(format!("m{}", i - 1)),
+                leak(format!("m{i}")),
+            ));
+        }
+        ops.extend([
+            Op::Write("m40", 0, b"no".to_vec(), None),
+            Op::Write("m39", 0, b"yes".to_vec(), None),
+            Op::ReadFile("g"),
+        ]);
+        let mut out: Vec<Outcome> = ops.iter().map(|op| apply(fs, base, op)).collect();
+        // `/..` is `/`.
+        let up = Path::new("/..").join(base.strip_prefix("/").expect("absolute"));
+        out.push(outcome(fs.metadata(&up.join("c")), |md| {
+            format!("{:?}", md.kind)
+        }));
+        out
+    });
+    let ok = |s: &str| Outcome::Ok(s.to_owned());
+    let looped = Outcome::Err(Ok(ELOOP));
+    assert_eq!(
+        answers[2..4],
+        [ok("Dir 755 len 0 nlink 0"), ok("Dir 755 len 0 nlink 0")]
+    );
+    assert_eq!(answers[48..50], [ok("x"), looped.clone()], "l39, l40");
+    let n = answers.len();
+    assert_eq!(answers[n - 4..], [looped, ok(""), ok("yes"), ok("Dir")]);
+}
+
+#[test]
+fn a_crash_point_lets_its_own_call_run_and_fails_every_later_one() {
+    let fs = disk();
+    assert!(!fs.crashed(), "no call failed yet");
+    fs.crash_after(fs.calls() + 1);
+    fs.create_dir(Path::new("/d/a")).unwrap();
+    assert!(!fs.crashed(), "the call at the crash point ran");
+    let e = fs.create_dir(Path::new("/d/b")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(EIO));
+    assert!(fs.crashed());
+    let after = fs.restart();
+    assert!(after.metadata(Path::new("/d/a")).is_ok());
+    assert_eq!(
+        after.metadata(Path::new("/d/b")).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn the_probes_are_calls_that_faults_reach() {
+    use overlaysnap::Error;
+    let fs = disk();
+    assert_eq!(
+        fs.mount_points().unwrap(),
+        Vec::<PathBuf>::new(),
+        "no mounts"
+    );
+    assert!(fs.supports_d_type(Path::new("/d")).unwrap());
+    fs.inject(fs.calls() + 1, Fault::Errno(EIO));
+    let e = fs.mount_points().unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    fs.inject(fs.calls() + 1, Fault::Errno(EIO));
+    let e = fs.supports_d_type(Path::new("/d")).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+}
+
+#[test]
+fn a_directory_links_its_subdirectories_and_a_link_takes_no_blocks() {
+    // As ext4 and tmpfs count: 2 + one per subdirectory; 512-byte blocks of 4 KiB
+    // allocations; a short link lives in its inode.
+    let fs = disk();
+    let md = |p: &str| fs.symlink_metadata(Path::new(p)).unwrap();
+    assert_eq!(md("/d").nlink, 2);
+    fs.create_dir(Path::new("/d/a")).unwrap();
+    fs.create_dir(Path::new("/d/b")).unwrap();
+    write(&fs, "/d/f", &[1; 5000]);
+    assert_eq!(md("/d").nlink, 4);
+    assert_eq!((md("/d/f").nlink, md("/d/f").blocks), (1, 16));
+    fs.symlink(Path::new("f"), Path::new("/d/l")).unwrap();
+    assert_eq!((md("/d/l").len, md("/d/l").blocks), (1, 0));
+}
+
+#[test]
+fn a_garbled_write_changes_every_byte_after_those_it_keeps() {
+    let fs = disk();
+    let file = write(&fs, "/d/f", b"");
+    let data: Vec<u8> = (0..=255).collect();
+    fs.inject(fs.calls() + 1, Fault::Garble { keep: 3 });
+    file.write_at(0, &data).unwrap_err();
+    let landed = fs.read_file(Path::new("/d/f")).unwrap();
+    assert_eq!(landed.len(), data.len());
+    assert_eq!(landed[..3], data[..3]);
+    for (i, (got, meant)) in landed.iter().zip(&data).enumerate().skip(3) {
+        assert_ne!(got, meant, "byte {i} landed intact");
+    }
 }

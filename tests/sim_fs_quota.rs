@@ -3,6 +3,7 @@
 //! `src/fs/sim/quota.rs`).
 
 use overlaysnap::fs::{FileSystem, QuotaMode, QuotaUnit, SimFs};
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
@@ -189,4 +190,70 @@ fn a_project_limit_is_durable_at_a_directory_fsync_or_syncfs_and_listed_in_order
         fs.crash().limited_projects(p("/d"), 0).unwrap(),
         vec![7, PROJECT + 2]
     );
+}
+
+#[test]
+fn the_limits_list_names_each_subvolume_by_inode_and_a_power_loss_drops_the_lost_ones() {
+    let fs = disk(QuotaMode::Btrfs);
+    fs.create_dir(p("/e")).unwrap();
+    fs.create_quota_dir(p("/d/s"), QuotaMode::Btrfs, Some(8192))
+        .unwrap();
+    let ino = fs.symlink_metadata(p("/d/s")).unwrap().ino;
+    assert_eq!(fs.quota_limits(), BTreeMap::from([(ino, 8192)]));
+    // An fsync of another directory commits the limit, not the subvolume's name: the
+    // power loss takes the subvolume, and the limit with it.
+    fs.sync_dir(p("/e")).unwrap();
+    let lost = fs.crash();
+    assert!(lost.symlink_metadata(p("/d/s")).is_err());
+    assert!(lost.quota_limits().is_empty(), "{:?}", lost.quota_limits());
+    fs.sync_dir(p("/d")).unwrap();
+    assert_eq!(fs.crash().quota_limits(), BTreeMap::from([(ino, 8192)]));
+}
+
+#[test]
+fn a_disk_of_subvolumes_has_no_projects() {
+    let fs = disk(QuotaMode::Btrfs);
+    let e = fs
+        .set_quota_limit(p("/d"), QuotaUnit::Project(PROJECT), Some(4096))
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(nix::libc::ENOTTY));
+    let e = fs
+        .quota_usage(p("/d"), QuotaUnit::Project(PROJECT))
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(nix::libc::ENOTTY));
+}
+
+#[test]
+fn a_project_grows_to_its_limit_exactly_and_rewrites_in_place_when_over_it() {
+    let fs = disk(QuotaMode::XfsProject);
+    fs.create_dir(p("/d/n")).unwrap();
+    fs.assign_project(p("/d/n"), PROJECT).unwrap();
+    let unit = QuotaUnit::Project(PROJECT);
+    // The directory's block, and a file of one block grown to two: three blocks.
+    fs.set_quota_limit(p("/d/n"), unit, Some(3 * 4096)).unwrap();
+    let file = fs.create_file(p("/d/n/f")).unwrap();
+    file.write_at(0, &[1; 4096]).unwrap();
+    file.write_at(4096, &[2; 4096]).unwrap();
+    let e = file.write_at(8192, &[3; 1]).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(nix::libc::ENOSPC));
+    // A limit lowered below the usage refuses growth, not a rewrite of allocated blocks.
+    fs.set_quota_limit(p("/d/n"), unit, Some(4096)).unwrap();
+    file.write_at(0, &[4; 100]).unwrap();
+    assert_eq!(fs.read_file(p("/d/n/f")).unwrap()[..2], [4, 4]);
+    // Files move within their project.
+    fs.rename(p("/d/n/f"), p("/d/n/g")).unwrap();
+}
+
+#[test]
+fn removing_a_directory_keeps_the_limit_of_a_project_numbered_as_its_inode() {
+    // A project's limit is not tied to any inode, whatever its number.
+    let fs = disk(QuotaMode::Ext4Project);
+    fs.create_dir(p("/d/n")).unwrap();
+    let ino = fs.symlink_metadata(p("/d/n")).unwrap().ino;
+    let id = u32::try_from(ino).unwrap();
+    fs.assign_project(p("/d/n"), id).unwrap();
+    fs.set_quota_limit(p("/d/n"), QuotaUnit::Project(id), Some(4096))
+        .unwrap();
+    fs.remove_dir_all(p("/d/n")).unwrap();
+    assert_eq!(fs.quota_limits(), BTreeMap::from([(ino, 4096)]));
 }

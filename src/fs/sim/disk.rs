@@ -254,22 +254,25 @@ impl Disk {
     /// Creates directory `path` with `mode` and its missing ancestors, as Rust's
     /// `fs::create_dir_all` does with `mkdir(2)`: an existing directory (through links too)
     /// is fine, any other failure of the last `mkdir` is the answer.
+    ///
+    /// Rust's version also accepts a final `mkdir` that fails once the ancestors exist, if
+    /// `path` is a directory by then: another process made it meanwhile. Under the disk's
+    /// lock nothing does, so that `mkdir` is the answer as it is.
     pub(super) fn create_dir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
-        let is_dir = |disk: &Disk| {
-            disk.lookup(path, true)
-                .is_ok_and(|ino| disk.entries(ino).is_ok())
-        };
         match self.mkdir(path, mode) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(_) if is_dir(self) => return Ok(()),
+            Err(_)
+                if self
+                    .lookup(path, true)
+                    .is_ok_and(|ino| self.entries(ino).is_ok()) =>
+            {
+                return Ok(())
+            }
             Err(e) => return Err(e),
         }
         self.create_dir_all(path.parent().ok_or(errno(libc::ENOENT))?, mode)?;
-        match self.mkdir(path, mode) {
-            Err(_) if is_dir(self) => Ok(()),
-            done => done,
-        }
+        self.mkdir(path, mode)
     }
 
     /// `mkdir(2)`.
@@ -336,18 +339,6 @@ impl Disk {
             .expect("every linked inode exists");
         inode.durable.content = inode.now.content.clone();
         inode.unsynced_write = None;
-    }
-
-    /// Empties the directory tree at `ino` in the current version (as unlinking every
-    /// entry does); the durable versions stay until synced.
-    pub(super) fn empty_tree(&mut self, ino: u64) {
-        let children = match &mut self.node_mut(ino).content {
-            Content::Dir(entries) => std::mem::take(entries),
-            _ => return,
-        };
-        for child in children.into_values() {
-            self.empty_tree(child);
-        }
     }
 }
 

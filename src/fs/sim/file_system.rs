@@ -136,10 +136,9 @@ impl FileSystem for SimFs {
         let ino = *disk.entries(dir)?.get(&name).ok_or(errno(libc::ENOENT))?;
         match disk.node(ino).content {
             Content::File(_) => return Err(errno(libc::ENOTDIR)),
-            Content::Dir(_) => {
-                disk.forget_unit(ino);
-                disk.empty_tree(ino);
-            }
+            // Its entries stay in the unlinked tree: nothing reaches them now, and a power
+            // loss before the removal is durable brings back their durable versions.
+            Content::Dir(_) => disk.forget_unit(ino),
             Content::Symlink(_) => {}
         }
         disk.entries_mut(dir)?.remove(&name);
@@ -346,7 +345,7 @@ impl FileHandle for SimFile {
             Some(Fault::Tear { keep }) => data[..keep.min(data.len())].to_vec(),
             Some(Fault::Garble { keep }) => {
                 let keep = keep.min(data.len());
-                let garbage = (keep..data.len()).map(|i| (i as u8).wrapping_mul(167) ^ 0x5a);
+                let garbage = data[keep..].iter().map(|b| !b);
                 data[..keep].iter().copied().chain(garbage).collect()
             }
         };
@@ -362,9 +361,7 @@ impl FileHandle for SimFile {
         let len = self.data(&mut disk).len().max(end);
         disk.charge(self.ino, len)?;
         let file = self.data(&mut disk);
-        if file.len() < end {
-            file.resize(end, 0);
-        }
+        file.resize(file.len().max(end), 0);
         file[start..end].copy_from_slice(&landed);
         disk.inodes
             .get_mut(&self.ino)

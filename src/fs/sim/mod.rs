@@ -65,7 +65,8 @@ pub enum Fault {
         keep: usize,
     },
     /// A write stores its first `keep` bytes and garbage in place of the rest, as a torn
-    /// sector does. Any other call just fails.
+    /// sector does: each byte of the rest differs from the byte meant (its complement), so
+    /// a checksum over it always fails. Any other call just fails.
     Garble {
         /// How many bytes of the write land intact.
         keep: usize,
@@ -215,9 +216,7 @@ impl SimFs {
                 (Content::File(data), Some((offset, written))) if tear => {
                     let landed = &written[..written.len() / 2];
                     let end = offset + landed.len();
-                    if data.len() < end {
-                        data.resize(end, 0);
-                    }
+                    data.resize(data.len().max(end), 0);
                     data[*offset..end].copy_from_slice(landed);
                 }
                 (Content::Dir(entries), _) => todo.extend(entries.values().copied()),
