@@ -1,7 +1,8 @@
 //! What the mutation run on the daemon's services found untested (docs/mutants.md):
 //! Compact answers the number of snapshots of every kind, Views included; the snapshot
 //! service answers calls that touch the disk on a current-thread runtime too (where
-//! `block_in_place` is not allowed).
+//! `block_in_place` is not allowed); and each call's log line has its level, verdict, key
+//! and namespace.
 
 mod support;
 
@@ -9,12 +10,15 @@ use overlaysnap::service::Router;
 use overlaysnap::{MemoryBackend, Options, Snapshotter};
 use overlaysnap_daemon::api::overlaysnap::admin::v1::CompactRequest;
 use overlaysnap_daemon::api::snapshots_server::Snapshots as _;
-use overlaysnap_daemon::api::ViewSnapshotRequest;
+use overlaysnap_daemon::api::{
+    CleanupRequest, Info, StatSnapshotRequest, UpdateSnapshotRequest, UsageRequest,
+    ViewSnapshotRequest,
+};
 use overlaysnap_daemon::client;
 use overlaysnap_daemon::service::SnapshotService;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use support::{commit, prepare, temp_dir, Daemon, NAME};
+use support::{commit, labels, prepare, temp_dir, Daemon, NAME};
 use tonic::Request;
 
 /// The default (current-thread) runtime of `#[tokio::test]`.
@@ -66,4 +70,79 @@ async fn compact_counts_active_view_and_committed_snapshots() {
     // 1 Active, 2 Views, 1 Committed.
     let compact = admin.compact(CompactRequest {}).await.unwrap().into_inner();
     assert_eq!(compact.snapshots, 4);
+}
+
+/// `req` with containerd's namespace header `ns1`.
+fn in_ns1<T>(req: T) -> Request<T> {
+    let mut req = Request::new(req);
+    req.metadata_mut()
+        .insert("containerd-namespace", "ns1".parse().unwrap());
+    req
+}
+
+/// Each call's log line (`log_call`): at debug level, "ok" for a success and "refused" with
+/// the code for an error of the request's making; at error level, "failed", for an I/O
+/// error. Each names the call, its key (Update's snapshot, none for Cleanup) and the
+/// namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_is_logged_with_its_key_namespace_and_level() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(dir.path(), &["--log-level", "debug"]);
+    let mut c = daemon.client().await;
+    c.prepare(in_ns1(prepare("a", ""))).await.unwrap();
+    c.commit(in_ns1(commit("base", "a"))).await.unwrap();
+    let missing = StatSnapshotRequest {
+        snapshotter: NAME.into(),
+        key: "missing".into(),
+    };
+    c.stat(in_ns1(missing)).await.unwrap_err();
+    let update = UpdateSnapshotRequest {
+        snapshotter: NAME.into(),
+        info: Some(Info {
+            name: "base".into(),
+            labels: labels(&[("x", "1")]),
+            ..Info::default()
+        }),
+        update_mask: None,
+    };
+    c.update(in_ns1(update)).await.unwrap();
+    let cleanup = CleanupRequest {
+        snapshotter: NAME.into(),
+    };
+    c.cleanup(in_ns1(cleanup)).await.unwrap();
+    // Usage of an Active snapshot whose directory is gone fails with an I/O error.
+    let mounts = c.prepare(in_ns1(prepare("b", "base"))).await.unwrap();
+    let upper = mounts.into_inner().mounts[0]
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("upperdir="))
+        .expect("an overlay's upperdir")
+        .to_owned();
+    std::fs::remove_dir_all(std::path::Path::new(&upper).parent().unwrap()).unwrap();
+    let usage = UsageRequest {
+        snapshotter: NAME.into(),
+        key: "b".into(),
+    };
+    c.usage(in_ns1(usage)).await.unwrap_err();
+
+    let log = daemon.log_text();
+    for (level, verdict, op, key) in [
+        ("DEBUG", "ok", "prepare", "a"),
+        ("DEBUG", "ok", "commit", "a"),
+        ("DEBUG", "refused", "stat", "missing"),
+        ("DEBUG", "ok", "update", "base"),
+        ("DEBUG", "ok", "cleanup", ""),
+        ("ERROR", "failed", "usage", "b"),
+    ] {
+        let line = format!(
+            "{level} overlaysnap_daemon::service: {verdict} op=\"{op}\" key=\"{key}\" \
+             namespace=\"ns1\" latency_us="
+        );
+        assert!(log.contains(&line), "no line {line:?} in the log:\n{log}");
+    }
+    let refusal = log.lines().find(|l| l.contains("refused op=\"stat\""));
+    assert!(
+        refusal.is_some_and(|l| l.contains("code=NotFound")),
+        "the refusal names its code:\n{log}"
+    );
 }
