@@ -142,29 +142,42 @@ const INO_LOOKUP: u64 = io_read_write::<InoLookupArgs>(MAGIC, 18);
 const QGROUP_CREATE: u64 = io_write::<QgroupCreateArgs>(MAGIC, 42);
 const QGROUP_LIMIT: u64 = io_read::<QgroupLimitArgs>(MAGIC, 43);
 
-/// `path` split into its parent, opened, and its last component as vol args.
-fn parent_and_name(path: &Path) -> io::Result<(std::fs::File, Box<VolArgs>)> {
-    let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "subvolume name");
-    let name: &OsStr = path.file_name().ok_or_else(invalid)?;
-    let parent = path.parent().ok_or_else(invalid)?;
-    let mut args = Box::new(VolArgs {
-        fd: 0,
-        name: [0; 4088],
-    });
-    let bytes = name.as_bytes();
-    if bytes.len() >= args.name.len() {
-        return Err(invalid());
+/// A subvolume name that is not one (no last component, or too long for the call).
+fn invalid_name() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "subvolume name")
+}
+
+/// `path` split into its parent, opened, and its last component.
+fn parent_and_name(path: &Path) -> io::Result<(std::fs::File, &[u8])> {
+    let name: &OsStr = path.file_name().ok_or_else(invalid_name)?;
+    let parent = path.parent().ok_or_else(invalid_name)?;
+    Ok((open_dir(parent)?, name.as_bytes()))
+}
+
+/// `name` as the NUL-terminated name field of a call's arguments.
+fn name_field<const N: usize>(name: &[u8]) -> io::Result<[u8; N]> {
+    if name.len() >= N {
+        return Err(invalid_name());
     }
-    args.name[..bytes.len()].copy_from_slice(bytes);
-    Ok((open_dir(parent)?, args))
+    let mut field = [0; N];
+    field[..name.len()].copy_from_slice(name);
+    Ok(field)
+}
+
+/// The arguments of the calls that name a subvolume in its parent.
+fn vol_args(name: &[u8]) -> io::Result<Box<VolArgs>> {
+    Ok(Box::new(VolArgs {
+        fd: 0,
+        name: name_field(name)?,
+    }))
 }
 
 /// Creates the subvolume `path` (mode 0755, like `mkdir`), its qgroup limited to `limit`
 /// bytes of referenced data in the same call.
 pub(super) fn create_subvolume(path: &Path, limit: Option<u64>) -> io::Result<()> {
-    let (parent, mut args) = parent_and_name(path)?;
+    let (parent, name) = parent_and_name(path)?;
     let Some(max_rfer) = limit else {
-        return ioctl(&parent, SUBVOL_CREATE, &mut *args);
+        return ioctl(&parent, SUBVOL_CREATE, &mut *vol_args(name)?);
     };
     let inherit = QgroupInherit {
         flags: INHERIT_SET_LIMITS,
@@ -184,16 +197,8 @@ pub(super) fn create_subvolume(path: &Path, limit: Option<u64>) -> io::Result<()
         size: std::mem::size_of::<QgroupInherit>() as u64,
         qgroup_inherit: &inherit,
         unused: [0; 2],
-        name: [0; 4040],
+        name: name_field(name)?,
     });
-    let name = &args.name[..args.name.iter().position(|&b| b == 0).unwrap_or(0)];
-    if name.len() >= v2.name.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "subvolume name",
-        ));
-    }
-    v2.name[..name.len()].copy_from_slice(name);
     ioctl(&parent, SUBVOL_CREATE_V2, &mut *v2)
 }
 
@@ -213,8 +218,8 @@ pub(super) fn on_btrfs(path: &Path) -> io::Result<bool> {
 /// keeps it (older kernels leave it until removed; newer ones drop it with the subvolume).
 pub(super) fn destroy_subvolume(path: &Path) -> io::Result<()> {
     let id = subvolume_id(&open_dir(path)?)?;
-    let (parent, mut args) = parent_and_name(path)?;
-    ioctl(&parent, SNAP_DESTROY, &mut *args)?;
+    let (parent, name) = parent_and_name(path)?;
+    ioctl(&parent, SNAP_DESTROY, &mut *vol_args(name)?)?;
     let mut remove = QgroupCreateArgs {
         create: 0,
         qgroupid: id,
