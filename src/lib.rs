@@ -11,6 +11,8 @@
 //! - [`layout`]: the overlay directories, mounts, usage, durability and cleanup on disk.
 //! - [`fs`]: the file-system seam under both, the host's file system, the root lock and
 //!   mounting; with the `testing` feature, the simulated disk of the crash tests.
+//! - `model_terms` (with the `testing` feature): the core in the terms of the reference
+//!   model, for the suites and fuzz targets that check one against the other.
 //! - [`Snapshotter`]: the three joined, with containerd's operations; [`Snapshots`] is
 //!   containerd's Snapshotter interface that [`service`] routes through.
 //!
@@ -72,6 +74,8 @@ pub mod error;
 pub mod fs;
 pub mod journal;
 pub mod layout;
+#[cfg(feature = "testing")]
+pub mod model_terms;
 pub mod service;
 pub(crate) mod shared_flush;
 pub mod snapshots;

@@ -16,15 +16,15 @@
 
 mod support;
 
-use overlaysnap::core::{Filter, Kind, State};
+use overlaysnap::core::{Filter, State};
 use overlaysnap::journal::{Journal, MemoryJournal};
+use overlaysnap::model_terms::{as_model, check_invariants, listing, model_err, model_kind};
 use overlaysnap::ErrorKind;
 use overlaysnap_model as model;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
-use std::collections::BTreeSet;
-use support::machine::{as_model, model_err, model_kind, Machine, Reference, Step};
+use support::machine::{Machine, Reference, Step};
 use support::reach::{self, Pair, Tally};
 
 /// Every (operation, outcome) containerd defines for the core's operations, from
@@ -90,51 +90,6 @@ const DEFAULT_CASES: u32 = 256;
 
 /// Steps in a sequence.
 const STEPS: std::ops::RangeInclusive<usize> = 1..=80;
-
-/// The core's full listing in the model's terms, through the public query API.
-fn listing(state: &State) -> Vec<model::Snap> {
-    state
-        .walk(&Filter::parse_all::<&str>(&[]).unwrap())
-        .map(|i| as_model(&i.name, state.get(&i.name).unwrap()))
-        .collect()
-}
-
-/// The state invariants (docs/design.md#state-invariants), checked through the public API.
-fn check_invariants(state: &State) {
-    let all = listing(state);
-    let ids: BTreeSet<u64> = all.iter().map(|s| s.id).collect();
-    assert_eq!(ids.len(), all.len(), "ids are unique");
-    assert!(
-        all.iter().all(|s| s.id < state.next_id()),
-        "next id above all"
-    );
-    assert_eq!(state.id_map().len(), all.len());
-    for s in &all {
-        if let Some(p) = &s.parent {
-            let parent = state.get(p);
-            assert!(
-                parent.is_some_and(|p| p.kind == Kind::Committed),
-                "parent of {}",
-                s.name
-            );
-        }
-        let expected: Vec<&str> = all
-            .iter()
-            .filter(|c| c.parent.as_deref() == Some(s.name.as_str()))
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(
-            state.child_count(&s.name),
-            expected.len(),
-            "children count of {}",
-            s.name
-        );
-        let listed: Vec<&str> = state.children(&s.name).collect();
-        assert_eq!(listed, expected, "children of {}", s.name);
-        assert_eq!(s.usage.is_some(), s.kind == model::Kind::Committed);
-        assert!(s.labels.values().all(|v| !v.is_empty()));
-    }
-}
 
 /// The core, the journal of its records and checkpoints, and what the sequence reached.
 struct Core {

@@ -45,12 +45,11 @@
 
 mod support;
 
-use overlaysnap::core::{Command, Kind, Labels, Record, Snapshot, State, Timestamp, Usage};
+use overlaysnap::core::{Command, Kind, Labels, Record, State, Timestamp, Usage};
 use overlaysnap::journal::{Journal, MemoryJournal};
-use overlaysnap::ErrorKind;
+use overlaysnap::model_terms::{as_model, model_err_kind, model_kind, run_model, Answer};
 use overlaysnap_model as model;
 use std::collections::{BTreeSet, HashSet};
-use support::machine::run_model;
 
 /// The depth of a plain `cargo test --test model_check` (debug build).
 const DEFAULT_DEPTH: usize = 6;
@@ -80,7 +79,7 @@ enum Step {
 
 /// What a reference answers for a command: the snapshot it now holds (None for Remove), or
 /// the error kind.
-type Outcome = support::machine::Answer;
+type Outcome = Answer;
 
 /// A reference the core is checked against: the model, or a planted divergence from it.
 type Reference = fn(&mut model::Model, &Command) -> Outcome;
@@ -303,38 +302,6 @@ fn key(state: &State) -> Key {
     (cp.next_id, snaps.collect())
 }
 
-fn model_kind(k: Kind) -> model::Kind {
-    match k {
-        Kind::View => model::Kind::View,
-        Kind::Active => model::Kind::Active,
-        Kind::Committed => model::Kind::Committed,
-    }
-}
-
-/// The model's error kind for the core's; None for a kind no command may produce.
-fn model_err(k: ErrorKind) -> Option<model::ErrKind> {
-    match k {
-        ErrorKind::NotFound => Some(model::ErrKind::NotFound),
-        ErrorKind::AlreadyExists => Some(model::ErrKind::AlreadyExists),
-        ErrorKind::FailedPrecondition => Some(model::ErrKind::FailedPrecondition),
-        ErrorKind::InvalidArgument => Some(model::ErrKind::InvalidArgument),
-        _ => None,
-    }
-}
-
-fn as_model(key: &str, s: &Snapshot) -> model::Snap {
-    model::Snap {
-        id: s.id,
-        kind: model_kind(s.kind),
-        name: key.to_owned(),
-        parent: s.parent.clone(),
-        labels: s.labels.clone(),
-        created: (s.created.seconds, s.created.nanos),
-        updated: (s.updated.seconds, s.updated.nanos),
-        usage: s.usage.map(|u| (u.size, u.inodes)),
-    }
-}
-
 /// Fails with `what` unless `ok`.
 fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok {
@@ -408,7 +375,7 @@ fn check_state(state: &State, m: &model::Model, records: &[Record]) -> Result<()
         let plan = state
             .mounts_plan(&s.name)
             .map(|p| (model_kind(p.kind), p.id, p.parents))
-            .map_err(|e| model_err(e.kind()));
+            .map_err(|e| model_err_kind(e.kind()));
         let want = m.mounts_plan(&s.name).map_err(Some);
         ensure(plan == want, || {
             format!("mount plan of {:?}: core {plan:?}, model {want:?}", s.name)
@@ -451,7 +418,7 @@ fn transition(
                     Ok(Some((state, m, Some(record))))
                 }
                 (Err(e), Err(k)) => {
-                    ensure(model_err(e.kind()) == Some(k), || {
+                    ensure(model_err_kind(e.kind()) == Some(k), || {
                         format!("core refused with {:?} ({e}), model with {k:?}", e.kind())
                     })?;
                     // decide takes &self: only the model can have changed.

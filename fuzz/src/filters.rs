@@ -11,8 +11,8 @@
 //! - a list selects a snapshot when any of its strings does, and selects everything when
 //!   one string is empty ([`Filter::is_always`]).
 
-use super::snaps::info_as_model;
 use overlaysnap::core::{Filter, Info, Kind, Labels, Timestamp};
+use overlaysnap::model_terms::info_as_model;
 use overlaysnap::Error;
 use overlaysnap_model::filter as model;
 use std::sync::OnceLock;

@@ -27,7 +27,6 @@ pub mod filters;
 pub mod ops;
 pub mod records;
 pub mod seeds;
-mod snaps;
 
 pub use filters::filters;
 pub use ops::ops;

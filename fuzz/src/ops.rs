@@ -22,11 +22,11 @@
 //!   (compared field for field with the core's own states, and with the model's);
 //! - a clean restart, or a crash with nothing in flight, recovers exactly the live state.
 
-use super::snaps::{as_model, check_invariants, same};
 use arbitrary::{Arbitrary, Unstructured};
 use overlaysnap::core::{Command, Labels, State, Timestamp, Usage};
 use overlaysnap::fs::{Fault, SimFs};
 use overlaysnap::journal::{Journal, LogJournal, Recovery, Store};
+use overlaysnap::model_terms::{as_model, check_invariants, model_err, run_model, same};
 use overlaysnap::ErrorKind;
 use overlaysnap_model as model;
 use std::sync::Arc;
@@ -539,57 +539,4 @@ impl World {
 /// Opens the journal in [`DIR`] of `disk` (sharing it).
 fn open(disk: &SimFs) -> overlaysnap::Result<(LogJournal, Recovery)> {
     LogJournal::open(Store::open(Arc::new(disk.clone()), DIR)?)
-}
-
-/// Runs one command on the model; `Some(snap)` is what the core must now hold.
-fn run_model(m: &mut model::Model, cmd: &Command) -> Result<Option<model::Snap>, model::ErrKind> {
-    let t = |ts: Timestamp| (ts.seconds, ts.nanos);
-    match cmd {
-        Command::Prepare {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.prepare(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::View {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.view(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::Commit {
-            name,
-            key,
-            parent,
-            labels,
-            usage,
-            now,
-        } => m
-            .commit(
-                name,
-                key,
-                parent.as_deref(),
-                labels,
-                (usage.size, usage.inodes),
-                t(*now),
-            )
-            .map(Some),
-        Command::Remove { key } => m.remove(key).map(|()| None),
-        Command::Update {
-            key,
-            labels,
-            fieldpaths,
-            now,
-        } => m.update(key, labels, fieldpaths, t(*now)).map(Some),
-    }
-}
-
-fn model_err(k: ErrorKind) -> model::ErrKind {
-    match k {
-        ErrorKind::NotFound => model::ErrKind::NotFound,
-        ErrorKind::AlreadyExists => model::ErrKind::AlreadyExists,
-        ErrorKind::FailedPrecondition => model::ErrKind::FailedPrecondition,
-        ErrorKind::InvalidArgument => model::ErrKind::InvalidArgument,
-        other => panic!("the core returned {other:?}, which no command may produce"),
-    }
 }

@@ -20,7 +20,6 @@
 //! ([`alloc_guard::bounded`]).
 
 use super::alloc_guard;
-use super::snaps::check_invariants;
 use overlaysnap::core::{Checkpoint, Command, Record, State, Timestamp};
 use overlaysnap::fs::SimFs;
 use overlaysnap::journal::frame::{
@@ -30,6 +29,7 @@ use overlaysnap::journal::frame::{
 use overlaysnap::journal::{
     checkpoint_file, codec, segment_file, Journal, LogJournal, Recovery, Store,
 };
+use overlaysnap::model_terms::check_invariants;
 use overlaysnap::{Error, ErrorKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

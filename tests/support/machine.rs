@@ -15,8 +15,8 @@
 //! The reference state also keeps the model's answer to the last command, which the system
 //! under test (tests/core_model.rs) compares with the core's.
 
-use overlaysnap::core::{Command, Kind, Labels, Snapshot, Timestamp, Usage};
-use overlaysnap::ErrorKind;
+use overlaysnap::core::{Command, Labels, Timestamp, Usage};
+use overlaysnap::model_terms::{run_model, Answer};
 use overlaysnap_model as model;
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -37,9 +37,6 @@ pub enum Step {
     Walk(Vec<String>),
 }
 
-/// The model's answer to a command: the snapshot it made or changed (none for Remove).
-pub type Answer = Result<Option<model::Snap>, model::ErrKind>;
-
 /// The reference state: the model, a clock that ticks once a step (commands get strictly
 /// increasing times, and fresh keys are made from it), and the model's answer to the last
 /// step when it was a command.
@@ -58,83 +55,6 @@ pub struct Machine;
 
 /// Keys that no snapshot may have: every validation refusal of a key, name or parent.
 const INVALID: &[&str] = &["", "bad\0key", "del\u{7f}", "c1\u{85}", "new\nline"];
-
-/// The model's name of a core kind.
-pub fn model_kind(k: Kind) -> model::Kind {
-    match k {
-        Kind::View => model::Kind::View,
-        Kind::Active => model::Kind::Active,
-        Kind::Committed => model::Kind::Committed,
-    }
-}
-
-/// The model's name of a core error kind; a kind no command may produce panics.
-pub fn model_err(k: ErrorKind) -> model::ErrKind {
-    match k {
-        ErrorKind::NotFound => model::ErrKind::NotFound,
-        ErrorKind::AlreadyExists => model::ErrKind::AlreadyExists,
-        ErrorKind::FailedPrecondition => model::ErrKind::FailedPrecondition,
-        ErrorKind::InvalidArgument => model::ErrKind::InvalidArgument,
-        other => panic!("the core returned {other:?}, which no command may produce"),
-    }
-}
-
-/// A core snapshot known by `key`, in the model's terms.
-pub fn as_model(key: &str, s: &Snapshot) -> model::Snap {
-    model::Snap {
-        id: s.id,
-        kind: model_kind(s.kind),
-        name: key.to_owned(),
-        parent: s.parent.clone(),
-        labels: s.labels.clone(),
-        created: (s.created.seconds, s.created.nanos),
-        updated: (s.updated.seconds, s.updated.nanos),
-        usage: s.usage.map(|u| (u.size, u.inodes)),
-    }
-}
-
-/// Runs one command on the model.
-pub fn run_model(m: &mut model::Model, cmd: &Command) -> Answer {
-    let t = |ts: Timestamp| (ts.seconds, ts.nanos);
-    match cmd {
-        Command::Prepare {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.prepare(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::View {
-            key,
-            parent,
-            labels,
-            now,
-        } => m.view(key, parent.as_deref(), labels, t(*now)).map(Some),
-        Command::Commit {
-            name,
-            key,
-            parent,
-            labels,
-            usage,
-            now,
-        } => m
-            .commit(
-                name,
-                key,
-                parent.as_deref(),
-                labels,
-                (usage.size, usage.inodes),
-                t(*now),
-            )
-            .map(Some),
-        Command::Remove { key } => m.remove(key).map(|()| None),
-        Command::Update {
-            key,
-            labels,
-            fieldpaths,
-            now,
-        } => m.update(key, labels, fieldpaths, t(*now)).map(Some),
-    }
-}
 
 /// How many ancestors `name` has in the model.
 fn ancestors(m: &model::Model, name: &str) -> usize {

@@ -1,9 +1,15 @@
-//! The core's state in the reference model's terms, and the state invariants of
-//! docs/design.md#state-invariants checked through the core's public API.
+//! The core's values in the terms of the reference model (`overlaysnap-model`), and the
+//! state invariants checked through the core's public API: shared by the suites that check
+//! the core against the model (property suites, the bounded model checker) and by the fuzz
+//! targets. With the `testing` feature.
 
-use overlaysnap::core::{Filter, Info, Kind, Snapshot, State};
+use crate::core::{Command, Filter, Info, Kind, Snapshot, State, Timestamp};
+use crate::ErrorKind;
 use overlaysnap_model as model;
 use std::collections::BTreeSet;
+
+/// The model's answer to a command: the snapshot it made or changed (none for Remove).
+pub type Answer = Result<Option<model::Snap>, model::ErrKind>;
 
 /// The model's name for a core [`Kind`].
 pub fn model_kind(k: Kind) -> model::Kind {
@@ -12,6 +18,23 @@ pub fn model_kind(k: Kind) -> model::Kind {
         Kind::Active => model::Kind::Active,
         Kind::Committed => model::Kind::Committed,
     }
+}
+
+/// The model's name for a core error kind; `None` for a kind that no command may produce.
+pub fn model_err_kind(k: ErrorKind) -> Option<model::ErrKind> {
+    match k {
+        ErrorKind::NotFound => Some(model::ErrKind::NotFound),
+        ErrorKind::AlreadyExists => Some(model::ErrKind::AlreadyExists),
+        ErrorKind::FailedPrecondition => Some(model::ErrKind::FailedPrecondition),
+        ErrorKind::InvalidArgument => Some(model::ErrKind::InvalidArgument),
+        _ => None,
+    }
+}
+
+/// [`model_err_kind`], panicking on a kind that no command may produce.
+pub fn model_err(k: ErrorKind) -> model::ErrKind {
+    model_err_kind(k)
+        .unwrap_or_else(|| panic!("the core returned {k:?}, which no command may produce"))
 }
 
 /// A core snapshot stored under `key`, as the model would hold it.
@@ -54,6 +77,49 @@ pub fn listing(state: &State) -> Vec<model::Snap> {
 /// Whether `state` holds exactly the model's snapshots and id counter.
 pub fn same(state: &State, m: &model::Model) -> bool {
     state.next_id() == m.next_id && listing(state) == m.walk(&[]).expect("no filter")
+}
+
+/// Runs one command on the model.
+pub fn run_model(m: &mut model::Model, cmd: &Command) -> Answer {
+    let t = |ts: Timestamp| (ts.seconds, ts.nanos);
+    match cmd {
+        Command::Prepare {
+            key,
+            parent,
+            labels,
+            now,
+        } => m.prepare(key, parent.as_deref(), labels, t(*now)).map(Some),
+        Command::View {
+            key,
+            parent,
+            labels,
+            now,
+        } => m.view(key, parent.as_deref(), labels, t(*now)).map(Some),
+        Command::Commit {
+            name,
+            key,
+            parent,
+            labels,
+            usage,
+            now,
+        } => m
+            .commit(
+                name,
+                key,
+                parent.as_deref(),
+                labels,
+                (usage.size, usage.inodes),
+                t(*now),
+            )
+            .map(Some),
+        Command::Remove { key } => m.remove(key).map(|()| None),
+        Command::Update {
+            key,
+            labels,
+            fieldpaths,
+            now,
+        } => m.update(key, labels, fieldpaths, t(*now)).map(Some),
+    }
 }
 
 /// Panics, naming the rule, unless `state` keeps every state invariant of
