@@ -1,8 +1,8 @@
 //! What the mutation run on the daemon's services found untested (docs/mutants.md):
 //! Compact answers the number of snapshots of every kind, Views included; the snapshot
 //! service answers calls that touch the disk on a current-thread runtime too (where
-//! `block_in_place` is not allowed); and each call's log line has its level, verdict, key
-//! and namespace.
+//! `block_in_place` is not allowed); each call's log line has its level, verdict, key and
+//! namespace; and a List its client left logs how much it had sent.
 
 mod support;
 
@@ -11,8 +11,8 @@ use overlaysnap::{MemoryBackend, Options, Snapshotter};
 use overlaysnap_daemon::api::overlaysnap::admin::v1::CompactRequest;
 use overlaysnap_daemon::api::snapshots_server::Snapshots as _;
 use overlaysnap_daemon::api::{
-    CleanupRequest, Info, StatSnapshotRequest, UpdateSnapshotRequest, UsageRequest,
-    ViewSnapshotRequest,
+    CleanupRequest, Info, ListSnapshotsRequest, StatSnapshotRequest, UpdateSnapshotRequest,
+    UsageRequest, ViewSnapshotRequest,
 };
 use overlaysnap_daemon::client;
 use overlaysnap_daemon::service::SnapshotService;
@@ -145,4 +145,49 @@ async fn every_call_is_logged_with_its_key_namespace_and_level() {
         refusal.is_some_and(|l| l.contains("code=NotFound")),
         "the refusal names its code:\n{log}"
     );
+}
+
+/// A List whose client goes away after the first block: the daemon logs that, with how many
+/// Infos it had sent by then (at least that first block of 100). Each Info carries four
+/// labels of 4000 bytes, so that the 1000 of them (16 MB) outgrow what the transport and
+/// the stream's buffer take while the client does not read (600 of them here): the daemon
+/// is still sending when the client leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_left_by_its_client_logs_how_many_infos_it_sent() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(dir.path(), &["--log-level", "debug"]);
+    let mut c = daemon.client().await;
+    let big = "x".repeat(4000);
+    for i in 0..1000 {
+        let mut req = prepare(&format!("k{i:04}"), "");
+        req.labels = labels(&[("a", &big), ("b", &big), ("c", &big), ("d", &big)]);
+        c.prepare(req).await.unwrap();
+    }
+    let list = ListSnapshotsRequest {
+        snapshotter: NAME.into(),
+        filters: Vec::new(),
+    };
+    let mut stream = c.list(list).await.unwrap().into_inner();
+    let first = stream.message().await.unwrap().expect("a first block");
+    assert_eq!(first.info.len(), 100);
+    drop(stream);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let log = daemon.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains("client went away")) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "after 10 s, no \"client went away\" in the log:\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let sent: usize = line
+        .split_once("infos=")
+        .and_then(|(_, n)| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of Infos in {line:?}"));
+    eprintln!("{line}");
+    assert!((100..1000).contains(&sent), "{line}");
 }
