@@ -7,8 +7,9 @@
 #   scripts/mutants.sh run [PART...]    the "before" run of each part (every part if none named)
 #   scripts/mutants.sh after PART...    re-runs the mutants a part's "before" run missed or
 #                                       timed out on, with the tests as they are now
-#   scripts/mutants.sh table            rewrites the table in docs/mutants.md from the output
-#                                       directories that exist (runs nothing)
+#   scripts/mutants.sh table            rewrites the rows of the table in docs/mutants.md of
+#                                       each part whose output directory exists (runs
+#                                       nothing); the other parts' rows stay
 #   scripts/mutants.sh diff BASE        the mutants of src/core and src/journal on the lines
 #                                       changed since the commit BASE (or in the diff file
 #                                       BASE), with the tests of both (into
@@ -133,7 +134,12 @@ table() {
   for part in "${PARTS[@]}"; do
     before=$OUT/$part/mutants.out/outcomes.json
     after=$OUT/$part-after/mutants.out/outcomes.json
-    [[ -f $before ]] || continue
+    if [[ ! -f $before ]]; then
+      # No outputs of this part here: its rows stay as the table has them.
+      sed -n '/<!-- mutants-table:begin -->/,/<!-- mutants-table:end -->/p' "$doc" |
+        grep -F "| \`$part\` |" >>"$rows" || true
+      continue
+    fi
     [[ -f $after ]] || after=/dev/null
     # "after": the before run's outcomes, each replaced by the re-run's when it has one.
     # mutants.json lists every mutant of the run, outcomes.json those tested so far.

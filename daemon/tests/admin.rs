@@ -107,7 +107,12 @@ async fn events_follow_prepare_commit_and_remove_with_containerds_fields() {
         .unwrap();
     let mut got = Vec::new();
     for _ in 0..4 {
-        let e = events.message().await.unwrap().expect("an event");
+        // A watchdog: a call that published nothing fails the test instead of hanging it.
+        let e = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("an event");
         assert!(e.timestamp.is_some());
         got.push((e.topic, e.event.unwrap()));
     }
