@@ -3,8 +3,8 @@
 //!
 //! - A failed write or sync of the journal's log fails the operation in flight, and then
 //!   every later write is refused (until the snapshotter is reopened) without the log being
-//!   written or synced again (a failed fsync is never retried: "fsyncgate"); reads keep
-//!   working; and reopening after the process dies or the power goes finds every
+//!   written or synced again (a failed fsync is never retried: "fsyncgate"); `status`
+//!   says why; reads keep working; and reopening after the process dies or the power goes finds every
 //!   acknowledged operation.
 //! - `ENOSPC` while creating a snapshot's directory, or writing or syncing a checkpoint,
 //!   fails that operation with the error and leaves the state and the disk as before;
@@ -109,6 +109,13 @@ fn a_failed_log_write_or_sync_refuses_later_writes_and_loses_nothing_acknowledge
     let e = prepare_c(&sn).expect_err("the log failed");
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert_eq!(errno_of(&e), Some(code), "{e}");
+    // The status says that changes are refused, and why.
+    let refused = sn.status().expect("status").writes_refused;
+    let why = refused.expect("the status reports the refusal");
+    assert!(
+        why.contains(&std::io::Error::from_raw_os_error(code).to_string()),
+        "{why}"
+    );
 
     // Every later write is refused, saying why.
     let refusals = [
@@ -191,6 +198,7 @@ fn enospc_creating_a_snapshot_directory_fails_the_prepare_and_changes_nothing(#[
     assert_eq!(snapshots(&sn), acknowledged());
     assert_eq!(dirs(&fs), before);
     // Not poisoned: the same Prepare succeeds once there is space.
+    assert_eq!(sn.status().expect("status").writes_refused, None);
     prepare_c(&sn).expect("prepare c with space");
     assert_eq!(sn.stat("c").expect("stat c").kind, Kind::Active);
 }

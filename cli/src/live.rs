@@ -276,7 +276,7 @@ fn open_report(r: Report) -> OpenReport {
 
 /// `status` as JSON: `{"version", "uptime_seconds", "root", "name", "snapshots": {"active",
 /// "views", "committed"}, "journal_bytes", "records_since_checkpoint", "event_subscribers",
-/// "last_recovery": <check's document>}`.
+/// "writes_refused" (null while changes are accepted), "last_recovery": <check's document>}`.
 pub fn status_json(s: &StatusResponse) -> Value {
     let recovery = open_report(s.last_recovery.clone().unwrap_or_default());
     json!({
@@ -288,6 +288,7 @@ pub fn status_json(s: &StatusResponse) -> Value {
         "journal_bytes": s.journal_bytes,
         "records_since_checkpoint": s.records_since_checkpoint,
         "event_subscribers": s.event_subscribers,
+        "writes_refused": (!s.writes_refused.is_empty()).then_some(&s.writes_refused),
         "last_recovery": check_json(Path::new(&s.root), &recovery),
     })
 }
@@ -318,6 +319,13 @@ pub fn write_status(s: &StatusResponse, w: &mut impl Write) -> io::Result<()> {
         s.records_since_checkpoint
     )?;
     writeln!(w, "Subscribers: {}", s.event_subscribers)?;
+    if !s.writes_refused.is_empty() {
+        writeln!(
+            w,
+            "Writes:      refused until restarted: {}",
+            s.writes_refused
+        )?;
+    }
     writeln!(
         w,
         "Recovery:    {} snapshots, {} records replayed, torn tail {torn}, {} re-created, \
@@ -329,4 +337,31 @@ pub fn write_status(s: &StatusResponse, w: &mut impl Write) -> io::Result<()> {
         r.damaged.len(),
         r.orphans
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_whose_writes_are_refused_says_why_in_both_forms() {
+        let mut s = StatusResponse::default();
+        let mut human = Vec::new();
+        write_status(&s, &mut human).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(!human.contains("Writes:"), "{human}");
+        assert_eq!(status_json(&s)["writes_refused"], Value::Null);
+
+        s.writes_refused = "appending to log-0: No space left on device".into();
+        let mut human = Vec::new();
+        write_status(&s, &mut human).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(
+            human.contains(
+                "Writes:      refused until restarted: appending to log-0: No space left on device"
+            ),
+            "{human}"
+        );
+        assert_eq!(status_json(&s)["writes_refused"], s.writes_refused);
+    }
 }

@@ -190,6 +190,11 @@ fn status_check_compact_and_events_of_a_live_daemon() {
     assert_eq!(status["last_recovery"]["snapshots"], 1);
     assert_eq!(status["last_recovery"]["records_replayed"], 2);
     assert_eq!(status["name"], "overlaysnap");
+    assert_eq!(
+        status["writes_refused"],
+        serde_json::Value::Null,
+        "changes are accepted"
+    );
     let human = stdout(live.live(&["status"]));
     assert!(
         human.contains("Snapshots:   0 active, 0 views, 1 committed"),

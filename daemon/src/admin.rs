@@ -195,6 +195,7 @@ impl Admin for AdminService {
             records_since_checkpoint: s.records_since_checkpoint,
             last_recovery: Some(report(self.snapshotter.open_report())),
             event_subscribers: self.hub.subscribers() as u64,
+            writes_refused: s.writes_refused.unwrap_or_default(),
         }))
     }
 

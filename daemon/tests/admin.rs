@@ -1,7 +1,8 @@
 //! The admin service (`overlaysnap.admin.v1.Admin`) and `grpc.health.v1` of the real
 //! overlaysnapd over its real socket: Status, a live Check of planted damage that changes
 //! nothing, Compact, Events (and a subscriber that never reads, dropped without slowing
-//! the writers), the peer-uid rule, and a stop with an Events stream open.
+//! the writers), the peer-uid rule, a stop with an Events stream open, and a journal on a
+//! full disk (a tmpfs), which stops the changes until a restart while Status says why.
 
 mod support;
 
@@ -54,6 +55,7 @@ async fn status_compact_and_a_live_check_of_planted_damage_that_changes_nothing(
     assert_eq!(status.records_since_checkpoint, 3);
     assert!(status.journal_bytes > 0, "{status:?}");
     assert_eq!(status.last_recovery.unwrap().snapshots, 0);
+    assert_eq!(status.writes_refused, "", "changes are accepted");
 
     let compact = admin.compact(CompactRequest {}).await.unwrap().into_inner();
     assert_eq!(compact.snapshots, 2);
@@ -405,4 +407,110 @@ fn admin_calls_need_root_or_the_daemons_uid() {
         daemon.log_text()
     );
     assert!(daemon.stop().success());
+}
+
+/// A tmpfs mounted on a directory for as long as it lives (detached on drop, so that files
+/// a stopped daemon left open cannot keep it).
+struct Tmpfs<'a>(&'a Path);
+
+impl<'a> Tmpfs<'a> {
+    fn mount(dir: &'a Path, size: &str) -> Tmpfs<'a> {
+        std::fs::create_dir_all(dir).unwrap();
+        let done = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(done.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+    }
+}
+
+/// A real journal write failing for want of space (the journal directory on a full tmpfs):
+/// the call in flight fails, every later change is refused even once space is back (the
+/// write is never retried), Status says why, reads keep working, the stop exits 1 (it
+/// cannot make the journal durable), and a restart accepts changes again with every
+/// acknowledged snapshot there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_on_a_full_disk_refuses_changes_until_a_restart_and_status_says_why() {
+    let dir = temp_dir();
+    let journal = dir.path().join("root").join("journal");
+    let _tmpfs = Tmpfs::mount(&journal, "64k");
+    let daemon = Daemon::start(dir.path(), &[]);
+    let mut snapshots = daemon.client().await;
+    let mut admin = client::connect_admin(&daemon.socket).await.unwrap();
+    snapshots.prepare(prepare("a", "")).await.unwrap();
+    snapshots.commit(commit("base", "a")).await.unwrap();
+    // Fill the tmpfs: the journal's next page has no room.
+    let filler = journal.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let full = loop {
+        if let Err(e) = file.write_all(&[0; 4096]) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(libc::ENOSPC), "{full}");
+    // Appends fill the journal's last page, then one needs a page and fails.
+    let mut acknowledged = vec!["base".to_owned()];
+    let failed = 'prepares: {
+        for i in 0..5000 {
+            let key = format!("k{i}");
+            match snapshots.prepare(prepare(&key, "base")).await {
+                Ok(_) => acknowledged.push(key),
+                Err(e) => break 'prepares e,
+            }
+        }
+        panic!("5000 prepares fitted in a full journal page");
+    };
+    assert_eq!(failed.code(), Code::Unknown, "{failed:?}");
+    assert!(
+        failed.message().contains("No space left on device"),
+        "{failed:?}"
+    );
+    let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert!(
+        status.writes_refused.contains("No space left on device"),
+        "{status:?}"
+    );
+    // Space is back, but the journal is not written again until a restart.
+    drop(file);
+    std::fs::remove_file(&filler).unwrap();
+    let refused = snapshots
+        .prepare(prepare("after", "base"))
+        .await
+        .expect_err("refused after the journal failed");
+    assert_eq!(refused.code(), Code::Unknown, "{refused:?}");
+    assert!(refused.message().contains("reopen"), "{refused:?}");
+    // Reads keep working.
+    for key in &acknowledged {
+        assert_eq!(stat(&mut snapshots, key).await.name, *key);
+    }
+    let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(status.active as usize, acknowledged.len() - 1, "{status:?}");
+    assert!(!status.writes_refused.is_empty(), "{status:?}");
+
+    // The stop cannot make the journal durable, and says so in its exit status.
+    let log = daemon.log.clone();
+    let stopped = daemon.stop();
+    assert_eq!(stopped.code(), Some(1), "{stopped:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("ERROR overlaysnapd: flushing the snapshotter"),
+        "{log}"
+    );
+    let daemon = Daemon::start(dir.path(), &[]);
+    let mut snapshots = daemon.client().await;
+    let mut admin = client::connect_admin(&daemon.socket).await.unwrap();
+    let status = admin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(status.writes_refused, "", "{status:?}");
+    for key in &acknowledged {
+        assert_eq!(stat(&mut snapshots, key).await.name, *key);
+    }
+    snapshots.prepare(prepare("after", "base")).await.unwrap();
 }

@@ -26,12 +26,16 @@ pub struct Status {
     pub journal_bytes: u64,
     /// How usage is measured and sizes are limited ([`Snapshotter::quota_mode`]).
     pub quota: QuotaMode,
+    /// Why every change is refused until the snapshotter is reopened: the failed journal
+    /// write or sync that stopped the writer (it never retries; reads keep working).
+    /// `None` while changes are accepted.
+    pub writes_refused: Option<String>,
 }
 
 impl Snapshotter {
-    /// The published snapshots counted by kind, the records since the last checkpoint and
-    /// the size of the journal directory. Reads memory and the journal directory's
-    /// metadata; takes the writer lock only to read one counter.
+    /// The published snapshots counted by kind, the records since the last checkpoint, the
+    /// size of the journal directory and whether changes are refused. Reads memory and the
+    /// journal directory's metadata; takes the writer lock only to read two fields.
     pub fn status(&self) -> Result<Status> {
         self.check_open()?;
         let kinds = self.kind_counts();
@@ -42,7 +46,11 @@ impl Snapshotter {
             quota: self.quota_mode(),
             ..Status::default()
         };
-        status.records_since_checkpoint = self.writer.lock().since_checkpoint;
+        {
+            let w = self.writer.lock();
+            status.records_since_checkpoint = w.since_checkpoint;
+            status.writes_refused = w.poisoned.clone();
+        }
         status.journal_bytes = self.journal_bytes()?;
         Ok(status)
     }
