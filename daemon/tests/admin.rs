@@ -6,6 +6,7 @@
 
 mod support;
 
+use overlaysnap::fs::{mount_all, unmount_all, Mount, Unmount};
 use overlaysnap_daemon::api::overlaysnap::admin::v1::{
     envelope, CheckRequest, CompactRequest, EventsRequest, StatusRequest,
 };
@@ -409,26 +410,27 @@ fn admin_calls_need_root_or_the_daemons_uid() {
     assert!(daemon.stop().success());
 }
 
-/// A tmpfs mounted on a directory for as long as it lives (detached on drop, so that files
-/// a stopped daemon left open cannot keep it).
+/// A tmpfs mounted (with the crate's own mounting) on a directory for as long as it lives;
+/// detached on drop, so that files a stopped daemon left open cannot keep it.
 struct Tmpfs<'a>(&'a Path);
 
 impl<'a> Tmpfs<'a> {
     fn mount(dir: &'a Path, size: &str) -> Tmpfs<'a> {
         std::fs::create_dir_all(dir).unwrap();
-        let done = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(done.success(), "mount tmpfs on {}", dir.display());
+        let tmpfs = Mount {
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            target: String::new(),
+            options: vec![format!("size={size}")],
+        };
+        mount_all(&[tmpfs], dir).unwrap();
         Tmpfs(dir)
     }
 }
 
 impl Drop for Tmpfs<'_> {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        let _ = unmount_all(self.0, Unmount::Detach);
     }
 }
 
